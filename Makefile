@@ -1,0 +1,48 @@
+# leadimport: the targets the README and CI use. Everything installs itself into .venv.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+# Re-install when the dependency pins change.
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
+PYTEST_ARGS ?=
+
+.PHONY: install demo test test-all lint check-template build bench migrate clean
+
+install: $(STAMP)
+
+$(STAMP):
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@echo "Installing leadimport and its dev dependencies into $(VENV) ..."
+	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: install
+	$(BIN)/leadimport demo
+
+test: install lint check-template
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+test-all: install lint check-template
+	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check layers functions tests benchmarks
+	$(BIN)/mypy
+
+check-template:
+	bash infra/sam-check.sh
+
+build: check-template
+
+bench: install
+	$(BIN)/python -m benchmarks.run
+
+migrate: install
+	$(BIN)/leadimport migrate
+
+clean:
+	rm -rf $(VENV) .venv-tools .aws-sam .local .pytest_cache .mypy_cache .ruff_cache

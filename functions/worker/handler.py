@@ -1,0 +1,46 @@
+"""Worker: an SQS batch of chunk messages -> leadimport.services.import_chunk, with partial batch failures.
+
+A rejected row is an outcome, never an exception. An exception fails only its message: transient
+ones (database, Redis) come back after the visibility timeout; an unreadable message goes to the
+DLQ after maxReceiveCount, and on its last attempt the import is told which chunk failed.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from leadimport import app
+from leadimport.messages import ChunkMessage, UnreadableMessageError
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+processor = BatchProcessor(event_type=EventType.SQS)
+
+
+def record_handler(record: SQSRecord) -> None:
+    try:
+        message = ChunkMessage.from_json(record.body)
+    except UnreadableMessageError as exc:
+        attempts = int(record.attributes.approximate_receive_count or 1)
+        if attempts >= int(os.environ.get("MAX_RECEIVE_COUNT", "5")):
+            app.chunk_importer().record_unreadable(record.body, str(exc))
+        metrics.add_metric(name="ChunksUnreadable", unit=MetricUnit.Count, value=1)
+        raise
+    result = app.chunk_importer().import_chunk(message)
+    metrics.add_metric(name="RowsCreated", unit=MetricUnit.Count, value=result.created)
+    metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=result.rejected)
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

@@ -1,0 +1,279 @@
+"""`leadimport`: run the whole pipeline on a laptop, the way AWS runs it (contract: ../shared/contract.md).
+
+    leadimport import FILE (--schedule ID | --offer ID) [--company ID] [--options FILE.json] [--json] [--workers N]
+    leadimport status ID [--json]          leadimport errors ID [--csv]
+    leadimport tokens (--schedule ID | --offer ID) PHONE
+    leadimport owners [--json]             leadimport reset
+    leadimport migrate                     (apply infra/db/migrations to DATABASE_URL, e.g. the deployed Aurora)
+
+Exit codes: 0 the import completed (even with rejected rows), 2 the file was rejected (reason on
+stderr), 1 an internal failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+EXIT_OK, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2
+DEMO_COMPANY = 1
+
+
+def _quiet_powertools() -> None:
+    os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "leadimport")
+    os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LeadImportLocal")
+    os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
+    os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_powertools()
+    parser = argparse.ArgumentParser(prog="leadimport", description="CSV lead importer, run locally")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("import", help="import a CSV end to end (S3 upload -> splitter -> SQS -> workers)")
+    p.add_argument("file", type=Path)
+    owner = p.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--schedule", type=int)
+    owner.add_argument("--offer", type=int)
+    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+    p.add_argument("--options", type=Path, help="JSON file with import options (see README)")
+    p.add_argument("--json", action="store_true", help="print only the import resource as JSON")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes (default: cores)")
+    p.add_argument("--chunk-rows", type=int, default=None, help="rows per SQS message (default from template.yaml)")
+
+    p = sub.add_parser("status", help="an import's status")
+    p.add_argument("import_id")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("errors", help="an import's rejected rows")
+    p.add_argument("import_id")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+    p.add_argument("--csv", action="store_true", help="as the spreadsheet-safe error CSV")
+
+    p = sub.add_parser("tokens", help="the tokens an inbound call from PHONE on an owner gets")
+    owner = p.add_mutually_exclusive_group(required=True)
+    owner.add_argument("--schedule", type=int)
+    owner.add_argument("--offer", type=int)
+    p.add_argument("phone")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+
+    p = sub.add_parser("owners", help="the demo company's offers and schedules")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+    p.add_argument("--json", action="store_true")
+
+    sub.add_parser("reset", help="empty the local database (then re-seed), Redis and bucket")
+    sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL")
+
+    p = sub.add_parser("demo", help="import the sample file with every kind of bad row")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+
+    args = parser.parse_args(argv)
+    try:
+        return int(_COMMANDS[args.command](args))
+    except KeyboardInterrupt:
+        return EXIT_INTERNAL
+
+
+# ---- commands ---------------------------------------------------------------------------------------
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from leadimport.local.pipeline import LocalPipeline
+
+    if not args.file.is_file():
+        print(f"leadimport: {args.file}: no such file", file=sys.stderr)
+        return EXIT_REJECTED
+    options: dict[str, Any] = {}
+    if args.options:
+        try:
+            options = json.loads(args.options.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"leadimport: cannot read the options file {args.options}: {exc}", file=sys.stderr)
+            return EXIT_REJECTED
+        if not isinstance(options, dict):
+            print("leadimport: the options file must hold a JSON object", file=sys.stderr)
+            return EXIT_REJECTED
+    owner = {"type": "schedule", "id": args.schedule} if args.schedule else {"type": "offer", "id": args.offer}
+    with LocalPipeline(workers=max(1, args.workers), chunk_rows=args.chunk_rows) as pipeline:
+        status, resource = pipeline.import_file(args.file, args.company, owner, options,
+                                                progress=not args.json and sys.stderr.isatty())
+    if status >= 400:
+        print(f"leadimport: {resource.get('message', resource)}", file=sys.stderr)
+        return EXIT_REJECTED if status == 422 else EXIT_INTERNAL
+    return _report(resource, as_json=args.json)
+
+
+def _report(resource: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(resource, indent=2))
+    else:
+        print(render_summary(resource))
+    if resource["status"] == "failed":
+        print(f"leadimport: the file was rejected: {resource.get('error')}", file=sys.stderr)
+        return EXIT_REJECTED
+    return EXIT_OK if resource["status"] in ("completed", "cancelled", "awaiting_confirmation") else EXIT_INTERNAL
+
+
+def render_summary(r: dict[str, Any]) -> str:
+    lines = [
+        f"Import {r['id']}  \"{r['name']}\"  ->  {r['owner']['type']} {r['owner']['id']}",
+        f"Status: {r['status']}" + ("  (dry run: nothing was written)" if r.get("dry_run") else ""),
+    ]
+    if r.get("error"):
+        lines.append(f"Error: {r['error']}")
+    width = 28
+    lines += [
+        "",
+        f"{'rows in file':<{width}}{r['total_rows']:>10,}",
+        f"{'leads created':<{width}}{r['created_leads']:>10,}",
+        f"{'rows rejected':<{width}}{r['rejected_rows']:>10,}",
+    ]
+    for reason, n in sorted(r["rejections"].items(), key=lambda kv: (-kv[1], kv[0])):
+        if reason != "unprocessed":
+            lines.append(f"  {reason:<{width - 2}}{n:>10,}")
+    if r.get("unprocessed_rows"):
+        lines.append(f"{'rows not processed':<{width}}{r['unprocessed_rows']:>10,}")
+    if r["warnings"]:
+        lines.append("warnings (rows imported with a fix):")
+        for code, n in sorted(r["warnings"].items(), key=lambda kv: (-kv[1], kv[0])):
+            lines.append(f"  {code:<{width - 2}}{n:>10,}")
+    if r.get("rate_rows_per_second"):
+        lines.append(f"{'rate (rows/s)':<{width}}{r['rate_rows_per_second']:>10,.0f}")
+    if r["rejected_rows"]:
+        lines.append(f"\nRejected rows: leadimport errors {r['id']} --csv > errors.csv")
+    return "\n".join(lines)
+
+
+def _api(company: int, method: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any, str]:
+    from leadimport.local.pipeline import call_api
+
+    return call_api(company, method, path, query=query)
+
+
+def _with_stores(fn: Any) -> Any:
+    """Run a read command with the local services up (started here when not configured)."""
+    def wrapper(args: argparse.Namespace) -> int:
+        from leadimport.local.pipeline import LocalPipeline
+
+        with LocalPipeline(workers=0) as _:
+            return int(fn(args))
+    return wrapper
+
+
+@_with_stores
+def cmd_status(args: argparse.Namespace) -> int:
+    status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}")
+    if status != 200:
+        print(f"leadimport: {body.get('message')}", file=sys.stderr)
+        return EXIT_INTERNAL
+    return _report(body, as_json=args.json)
+
+
+@_with_stores
+def cmd_errors(args: argparse.Namespace) -> int:
+    if args.csv:
+        status, _, text = _api(args.company, "GET", f"/imports/{args.import_id}/errors.csv")
+        if status != 200:
+            print(f"leadimport: {json.loads(text).get('message')}", file=sys.stderr)
+            return EXIT_INTERNAL
+        sys.stdout.write(text)
+        return EXIT_OK
+    cursor: str | None = None
+    items: list[Any] = []
+    while True:
+        query = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
+        status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}/errors", query)
+        if status != 200:
+            print(f"leadimport: {body.get('message')}", file=sys.stderr)
+            return EXIT_INTERNAL
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    print(json.dumps(items, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+@_with_stores
+def cmd_tokens(args: argparse.Namespace) -> int:
+    from leadimport.rules.phone import PhoneNormalizer
+    from leadimport.store.tokens import shared_token_store
+
+    phone = PhoneNormalizer().normalize(args.phone)
+    if phone.e164 is None:
+        print(f"leadimport: {phone.message}", file=sys.stderr)
+        return EXIT_REJECTED
+    owner_type, owner_id = ("schedule", args.schedule) if args.schedule else ("offer", args.offer)
+    print(json.dumps(shared_token_store().tokens_for(args.company, owner_type, owner_id, phone.e164), indent=2,
+                     ensure_ascii=False))
+    return EXIT_OK
+
+
+@_with_stores
+def cmd_owners(args: argparse.Namespace) -> int:
+    from leadimport.store.db import shared_database
+    from leadimport.store.seed import list_owners
+
+    owners = list_owners(shared_database(), args.company)
+    if args.json:
+        print(json.dumps(owners, indent=2))
+    else:
+        print(f"{'type':<10}{'id':>6}  name")
+        for o in owners:
+            print(f"{o['type']:<10}{o['id']:>6}  {o['name']}")
+    return EXIT_OK
+
+
+def cmd_reset(args: argparse.Namespace) -> int:
+    from leadimport.local.pipeline import LocalPipeline
+
+    with LocalPipeline(workers=0, fresh=True):
+        pass
+    print("Local database re-created with the demo data; Redis emptied.")
+    return EXIT_OK
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from leadimport.store.db import Database
+    from leadimport.store.migrations import migrate
+
+    url = os.environ.get("DATABASE_URL")
+    if not url:
+        print("leadimport: set DATABASE_URL to the database to migrate", file=sys.stderr)
+        return EXIT_INTERNAL
+    db = Database.from_url(url)
+    applied = migrate(db)
+    print(f"applied: {', '.join(applied) if applied else 'nothing (up to date)'}")
+    return EXIT_OK
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from leadimport.local.demo_data import ensure_demo_file
+
+    path = ensure_demo_file()
+    print(f"Importing {path} into schedule 1 of the demo company (every kind of bad row included)...",
+          file=sys.stderr)
+    code = main(["import", str(path), "--schedule", "1", "--workers", str(args.workers)])
+    print("\nNext: `leadimport serve` and open http://127.0.0.1:8000/ for the upload page;"
+          " `leadimport owners` lists schedules and offers.", file=sys.stderr)
+    return code
+
+
+_COMMANDS = {
+    "import": cmd_import, "status": cmd_status, "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
+    "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo,
+}
+
+__all__ = ["main", "render_summary", "ExitStack", "time"]
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,239 @@
+"""The local pipeline behind the CLI: local stores, a moto server, and the handlers in processes.
+
+Processes, not threads: a splitter process fed by the S3 notification queue and N worker
+processes fed by the chunk queue, like Lambda concurrency, so a laptop import uses its cores.
+They drain the chunk queue while the splitter sends (moto's SQS slows down with queue depth).
+"""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from leadimport.local.events import make_api_request
+from leadimport.local.runner import (
+    FAKE_AWS_ENV,
+    LocalAws,
+    LocalServices,
+    load_handler,
+    local_dir,
+    prepare_database,
+)
+
+POST_UPLOAD_LIMIT = 64 * 1024**2  # above this the CLI streams the file with the presigned PUT URL
+
+
+def call_api(company: int | None, method: str, path: str, *, body: Any = None,
+             query: dict[str, str] | None = None) -> tuple[int, Any, str]:
+    """One request through the API handler, as API Gateway would send it. Returns (status, json, text)."""
+    from leadimport.local.events import LambdaContext
+
+    response = load_handler("api")(make_api_request(method, path, body=body, company_id=company, query=query),
+                                   LambdaContext(function_name="api", timeout_seconds=30))
+    text = response.get("body") or ""
+    if response.get("isBase64Encoded"):
+        import base64
+
+        text = base64.b64decode(text).decode()
+    try:
+        parsed = json.loads(text) if text else None
+    except ValueError:
+        parsed = None
+    return int(response["statusCode"]), parsed, text
+
+
+class LocalPipeline:
+    def __init__(self, workers: int = 2, *, fresh: bool = False, chunk_rows: int | None = None):
+        self.workers = workers
+        self.fresh = fresh
+        self.chunk_rows = chunk_rows
+        self.services = LocalServices.for_cli()
+        self._moto: Any = None
+        self.aws: LocalAws | None = None
+
+    def __enter__(self) -> LocalPipeline:
+        from moto.server import ThreadedMotoServer
+
+        for k, v in FAKE_AWS_ENV.items():
+            os.environ[k] = v
+        self.services.start()
+        assert self.services.database_url and self.services.redis_url
+        if self.fresh:
+            self._wipe()
+        prepare_database(self.services.database_url, seed=True)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.aws = LocalAws(endpoint_url=f"http://{host}:{port}").setup()
+        env = {
+            "DATABASE_URL": self.services.database_url,
+            "REDIS_URL": self.services.redis_url,
+            "REDIS_KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "li"),
+            **self.aws.handler_env(),
+        }
+        if self.chunk_rows:
+            env["CHUNK_ROWS"] = str(self.chunk_rows)
+        os.environ.update(env)
+        from leadimport import app
+
+        app.reset()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from leadimport import app
+
+        app.reset()
+        if self._moto is not None:
+            self._moto.stop()
+        self.services.stop()
+
+    def _wipe(self) -> None:
+        import redis
+
+        from leadimport.store.db import Database
+
+        assert self.services.database_url and self.services.redis_url
+        db = Database.from_url(self.services.database_url)
+        db.run("DROP SCHEMA public CASCADE")
+        db.run("CREATE SCHEMA public")
+        db.close()
+        client = redis.Redis.from_url(self.services.redis_url)
+        prefix = os.environ.get("REDIS_KEY_PREFIX", "li")
+        keys = list(client.scan_iter(f"{prefix}:*", count=1000))
+        for i in range(0, len(keys), 1000):
+            client.delete(*keys[i:i + 1000])
+        client.close()
+
+    # ------------------------------------------------------------------------------------------
+
+    def import_file(self, path: Path, company: int, owner: dict[str, Any], options: dict[str, Any],
+                    *, progress: bool = False) -> tuple[int, dict[str, Any]]:
+        """Create the import through the API, upload like the UI, run splitter and workers to the end."""
+        status, created, _ = call_api(company, "POST", "/imports",
+                                      body={**options, "owner": owner, "name": options.get("name") or path.name})
+        if status != 201:
+            return status, created or {}
+        self._upload(path, created["upload"])
+        return 200, self.run_until_done(company, created["id"], progress=progress)
+
+    def _upload(self, path: Path, upload: dict[str, Any]) -> None:
+        import requests
+
+        size = path.stat().st_size
+        with path.open("rb") as fh:
+            if size <= POST_UPLOAD_LIMIT:
+                post = upload["post"]
+                r = requests.post(post["url"], data=post["fields"], files={"file": (path.name, fh, "text/csv")},
+                                  timeout=600)
+            else:
+                r = requests.put(upload["put_url"], data=fh, headers={"Content-Type": "text/csv"}, timeout=3600)
+        if r.status_code >= 300:
+            raise RuntimeError(f"upload to the local bucket failed: HTTP {r.status_code} {r.text[:200]}")
+
+    def run_until_done(self, company: int, import_id: str, *, progress: bool = False) -> dict[str, Any]:
+        ctx = mp.get_context("spawn")
+        stop = ctx.Event()
+        env = dict(os.environ)
+        procs = [ctx.Process(target=_splitter_loop, args=(env, stop), name="splitter", daemon=True)]
+        procs += [ctx.Process(target=_worker_loop, args=(env, stop), name=f"worker-{i}", daemon=True)
+                  for i in range(self.workers)]
+        for p in procs:
+            p.start()
+        bar = ProgressBar(enabled=progress)
+        resource: dict[str, Any] = {}
+        try:
+            while True:
+                _, resource, _ = call_api(company, "GET", f"/imports/{import_id}")
+                bar.update(resource)
+                if _finished(resource):
+                    break
+                if not any(p.is_alive() for p in procs[1:]) or not procs[0].is_alive():
+                    raise RuntimeError("a local pipeline process died; see the messages above")
+                time.sleep(0.2)
+        finally:
+            bar.close()
+            stop.set()
+            for p in procs:
+                p.join(timeout=30)
+                if p.is_alive():
+                    p.terminate()
+        return resource
+
+
+def _finished(r: dict[str, Any]) -> bool:
+    if r["status"] in ("completed", "failed", "awaiting_confirmation"):
+        return True
+    if r["status"] == "cancelled":
+        return r["processed_rows"] + r["unprocessed_rows"] >= (r["total_rows"] or 0)
+    return False
+
+
+def _child_setup(env: dict[str, str]) -> None:
+    os.environ.clear()
+    os.environ.update(env)
+
+
+def _splitter_loop(env: dict[str, str], stop: Any) -> None:
+    _child_setup(env)
+    aws = _attach_aws()
+    splitter = load_handler("splitter")
+    while not stop.is_set():
+        aws.deliver_s3_events(splitter, wait_seconds=1)
+
+
+def _worker_loop(env: dict[str, str], stop: Any) -> None:
+    _child_setup(env)
+    aws = _attach_aws()
+    worker = load_handler("worker")
+    while not stop.is_set():
+        aws.deliver_chunks(worker, wait_seconds=1)
+
+
+def _attach_aws() -> LocalAws:
+    """A LocalAws for a child process: the moto server's queues, looked up by name (not created)."""
+    import boto3
+
+    aws = LocalAws(endpoint_url=os.environ["AWS_ENDPOINT_URL"])
+    aws.s3 = boto3.client("s3", region_name="us-east-1")
+    aws.sqs = boto3.client("sqs", region_name="us-east-1")
+    aws.chunk_queue_url = os.environ["CHUNK_QUEUE_URL"]
+    aws.events_queue_url = os.environ["SPLIT_CONTINUATION_QUEUE_URL"]
+    return aws
+
+
+class ProgressBar:
+    """rows processed of total, rate, ETA; on a terminal only."""
+
+    def __init__(self, enabled: bool, width: int = 30):
+        self.enabled = enabled
+        self.width = width
+        self._shown = False
+
+    def update(self, r: dict[str, Any]) -> None:
+        if not self.enabled:
+            return
+        total = r.get("total_rows") or 0
+        done = r.get("processed_rows", 0) + r.get("unprocessed_rows", 0)
+        frac = min(done / total, 1.0) if total else 0.0
+        filled = int(frac * self.width)
+        rate = r.get("rate_rows_per_second")
+        eta = r.get("eta_seconds")
+        text = (f"\r{r['status']:<11} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%} "
+                f"{done:>10,}/{total:<10,} rows" + (f"  {rate:,.0f} rows/s" if rate else "")
+                + (f"  ETA {eta:,.0f}s" if eta is not None else "") + "   ")
+        sys.stderr.write(text)
+        sys.stderr.flush()
+        self._shown = True
+
+    def close(self) -> None:
+        if self._shown:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+
+
+__all__ = ["LocalPipeline", "ProgressBar", "call_api", "local_dir"]

@@ -1,0 +1,105 @@
+"""The chunk message: what the splitter sends to SQS and the worker reads. Written down once, here.
+
+Format (JSON), version 1:
+
+    {"v": 1,
+     "import_id": "uuid", "chunk_no": 0, "first_row": 1,
+     "source_columns": ["Phone", "Email", "Notes"],   # the file's header
+     "columns": ["caller_id", "email", null],          # the mapping, resolved: target per source column, null = skipped
+     "rows": [[1, ["+1 951 876 1336", "a@b.co", "x"]], ...],          # [row_no, values in source order]
+     "rejected": [[7, "malformed_row", "Row has 2 fields ...", ["a", "b"]], ...]}  # rows the reader rejected
+
+Rows are in row-number order; `rows` and `rejected` together cover first_row .. first_row+count-1
+except blank lines, which are not numbered. A chunk's content is a pure function of the file and
+the mapping, so a re-sent chunk (splitter retry) is identical and the worker's done-marker on
+(import_id, chunk_no) makes the second delivery a no-op.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+
+class UnreadableMessageError(ValueError):
+    """A message the worker cannot read (bad JSON, unknown version): retried, then dead-lettered."""
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderRejection:
+    row_no: int
+    reason: str
+    message: str
+    values: list[str]
+
+
+@dataclass(frozen=True)
+class ChunkMessage:
+    import_id: str
+    chunk_no: int
+    first_row: int
+    source_columns: list[str]
+    columns: list[str | None]
+    rows: list[tuple[int, list[str]]] = field(default_factory=list)
+    rejected: list[ReaderRejection] = field(default_factory=list)
+
+    @property
+    def row_count(self) -> int:
+        return len(self.rows) + len(self.rejected)
+
+    @property
+    def row_numbers(self) -> list[int]:
+        return sorted([r[0] for r in self.rows] + [r.row_no for r in self.rejected])
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "v": SCHEMA_VERSION,
+                "import_id": self.import_id,
+                "chunk_no": self.chunk_no,
+                "first_row": self.first_row,
+                "source_columns": self.source_columns,
+                "columns": self.columns,
+                "rows": [[n, v] for n, v in self.rows],
+                "rejected": [[r.row_no, r.reason, r.message, r.values] for r in self.rejected],
+            },
+            ensure_ascii=False,
+            separators=(",", ":"),
+        )
+
+    @classmethod
+    def from_json(cls, body: str) -> ChunkMessage:
+        try:
+            data: Any = json.loads(body)
+        except (TypeError, ValueError) as exc:
+            raise UnreadableMessageError(f"chunk message is not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise UnreadableMessageError("chunk message is not a JSON object")
+        if data.get("v") != SCHEMA_VERSION:
+            raise UnreadableMessageError(f"unknown chunk message version {data.get('v')!r} (this worker reads {SCHEMA_VERSION})")
+        try:
+            return cls(
+                import_id=str(data["import_id"]),
+                chunk_no=int(data["chunk_no"]),
+                first_row=int(data["first_row"]),
+                source_columns=[str(c) for c in data["source_columns"]],
+                columns=[None if c is None else str(c) for c in data["columns"]],
+                rows=[(int(n), [str(x) for x in v]) for n, v in data["rows"]],
+                rejected=[ReaderRejection(int(n), str(r), str(m), [str(x) for x in v]) for n, r, m, v in data["rejected"]],
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise UnreadableMessageError(f"chunk message is missing or has a bad field: {exc}") from exc
+
+
+def peek_import_id(body: str) -> tuple[str | None, int | None]:
+    """Best effort for an unreadable message: which import and chunk it was for (for the import's error)."""
+    try:
+        data = json.loads(body)
+        return str(data.get("import_id")) if data.get("import_id") else None, (
+            int(data["chunk_no"]) if "chunk_no" in data else None
+        )
+    except Exception:  # noqa: BLE001 - this is the "cannot read it" path
+        return None, None

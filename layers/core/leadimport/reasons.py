@@ -1,0 +1,40 @@
+"""Stable codes for row outcomes. Extend, never rename: the UI and users' scripts key on them."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Reason(StrEnum):
+    """Why a row was rejected (contract reason codes, plus our documented extensions)."""
+
+    MISSING_PHONE = "missing_phone"
+    INVALID_PHONE = "invalid_phone"
+    DUPLICATE_IN_FILE = "duplicate_in_file"
+    BLACKLISTED = "blacklisted"
+    SCRUBBED_EXISTING = "scrubbed_existing"
+    SCRUBBED_DIALED = "scrubbed_dialed"
+    SCRUBBED_CONNECTED = "scrubbed_connected"
+    SCRUBBED_CONVERTED = "scrubbed_converted"
+    SCRUBBED_OPTED_OUT = "scrubbed_opted_out"
+    SCRUBBED_DISPOSITION = "scrubbed_disposition"
+    MALFORMED_ROW = "malformed_row"
+    INVALID_ENCODING = "invalid_encoding"
+    VALUE_TOO_LONG = "value_too_long"
+    FAILED_VALIDATION = "failed_validation"
+    # Extensions (documented in the README):
+    SCRUBBED_BLOCKED = "scrubbed_blocked"  # contact is blocked and the import excludes blocked contacts
+    DUPLICATE_LEAD = "duplicate_lead"  # a live lead for this caller_id already exists on this owner
+    UNPROCESSED = "unprocessed"  # the import was cancelled before this row's chunk ran
+
+
+class RowWarning(StrEnum):
+    """Something about a row was fixed or dropped, but the row went in."""
+
+    ENCODING_FALLBACK = "encoding_fallback"  # file read as Windows-1252 (counted once per file)
+    PHONE_EXTENSION = "phone_extension"  # extension split off into the `extension` token
+    PHONE_POSSIBLE_ONLY = "phone_possible_only"  # accepted as "possible", not "valid"
+    EMAIL_DROPPED = "email_dropped"
+    EXPIRES_IN_DROPPED = "expires_in_dropped"
+    REMOTE_IP_DROPPED = "remote_ip_dropped"
+    UNKNOWN_COUNTRY = "unknown_country"  # row's country column not understood; default country used

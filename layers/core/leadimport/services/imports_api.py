@@ -1,0 +1,304 @@
+"""Use cases behind the import API: create (with a presigned upload), read, list, errors, start, cancel.
+
+Every read and write is scoped by the caller's company; an import of another company is
+`ImportNotFoundError`, exactly like an import that does not exist (never "forbidden", which
+would confirm it exists).
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from leadimport.csv_io import FileRejectedError, resolve_columns
+from leadimport.options import ImportRequest, options_json
+from leadimport.services.split_upload import Continuation
+from leadimport.store import imports as import_repo
+from leadimport.store.aws import UploadStore
+from leadimport.store.db import Database
+
+
+class ImportNotFoundError(LookupError):
+    pass
+
+
+class InvalidRequestError(ValueError):
+    """The request cannot be done as asked: `code` is stable, the message is for the user."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class ConflictError(InvalidRequestError):
+    pass
+
+
+UPLOAD_FILE_NAME = "upload.csv"
+NOT_YET_SUPPORTED = {
+    ("lead_management", "move_to_schedule_id"): "Move To Another Schedule",
+    ("lead_management", "copy_to_this_schedule_from"): "Copy To This Schedule",
+}
+
+
+@dataclass(frozen=True)
+class UploadConfig:
+    upload_prefix: str
+    max_upload_bytes: int
+    presign_expires_seconds: int
+
+
+def upload_key(prefix: str, company_id: int, import_id: str) -> str:
+    return f"{prefix}{company_id}/{import_id}/{UPLOAD_FILE_NAME}"
+
+
+def to_resource(row: dict[str, Any]) -> dict[str, Any]:
+    """The import resource of ../shared/contract.md."""
+    total = row["total_rows"]
+    done = row["processed_rows"] + row["unprocessed_rows"]
+    status = row["status"]
+    progress = 1.0 if status == "completed" else (round(done / total, 4) if total else 0.0)
+    resource: dict[str, Any] = {
+        "id": row["id"],
+        "name": row["name"],
+        "company_id": str(row["company_id"]),
+        "owner": {"type": row["owner_type"], "id": str(row["owner_id"])},
+        "status": status,
+        "source": row["source"],
+        "dry_run": bool((row.get("options") or {}).get("dry_run")),
+        "total_rows": total if total is not None else (row["split_next_row"] - 1 if row["split_offset"] else 0),
+        "processed_rows": row["processed_rows"],
+        "created_leads": row["created_leads"],
+        "rejected_rows": row["rejected_rows"],
+        "unprocessed_rows": row["unprocessed_rows"],
+        "rejections": dict(row["rejections"] or {}),
+        "warnings": dict(row["warnings"] or {}),
+        "progress": progress,
+        "file": {"encoding": row["file_encoding"], "delimiter": row["file_delimiter"],
+                 "size_bytes": row["object_size"]},
+        "error": row["error"],
+        "undone_leads": row["undone_leads"],
+        "created_at": _iso(row["created_at"]),
+        "started_at": _iso(row["started_at"]),
+        "finished_at": _iso(row["finished_at"]),
+    }
+    if status in ("splitting", "processing") and row["started_at"] and row["processed_rows"]:
+        elapsed = max((datetime.now(UTC) - row["started_at"]).total_seconds(), 0.001)
+        rate = row["processed_rows"] / elapsed
+        resource["rate_rows_per_second"] = round(rate, 1)
+        if total:
+            resource["eta_seconds"] = round(max(total - done, 0) / rate, 1) if rate else None
+    return resource
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+class ImportsApi:
+    def __init__(self, db: Database, uploads: UploadStore, config: UploadConfig, continuation: Continuation):
+        self.db = db
+        self.uploads = uploads
+        self.config = config
+        self.continuation = continuation
+
+    # ---- create -------------------------------------------------------------------------------
+
+    def create(self, company_id: int, request: ImportRequest) -> dict[str, Any]:
+        for (section, field), label in NOT_YET_SUPPORTED.items():
+            if getattr(getattr(request, section), field) not in (None, [], {}):
+                raise InvalidRequestError("option_not_supported",
+                                          f"The option \"{label}\" is not supported by this version of the importer.")
+        owner_name = self._check_ids(company_id, request)
+        import_id = import_repo.new_import_id()
+        key = upload_key(self.config.upload_prefix, company_id, import_id)
+        name = request.name or f"{owner_name} @ {datetime.now(UTC):%d/%m/%y}"
+        with self.db.transaction() as conn:
+            row = import_repo.insert_import(
+                conn, import_id=import_id, company_id=company_id, name=name, owner_type=request.owner.type,
+                owner_id=request.owner.id, options=options_json(request), status="awaiting_upload", source="api",
+                upload_key=key,
+            )
+        assert row is not None
+        resource = to_resource(row)
+        resource["upload"] = {
+            "post": self.uploads.presigned_post(key, self.config.max_upload_bytes, self.config.presign_expires_seconds),
+            "put_url": self.uploads.presigned_put(key, self.config.presign_expires_seconds),
+            "content_type": "text/csv",
+            "max_bytes": self.config.max_upload_bytes,
+            "expires_in": self.config.presign_expires_seconds,
+        }
+        return resource
+
+    def _check_ids(self, company_id: int, request: ImportRequest) -> str:
+        """Every id in the request must belong to the caller's company. Returns the owner's name."""
+        def one(table: str, id_: int) -> str | None:
+            rows = self.db.run(f"SELECT name FROM {table} WHERE id = :i AND company_id = :c", i=id_, c=company_id)  # noqa: S608 - fixed table names
+            return rows[0][0] if rows else None
+
+        table = "schedules" if request.owner.type == "schedule" else "offers"
+        owner_name = one(table, request.owner.id)
+        if owner_name is None:
+            raise InvalidRequestError("unknown_owner", f"There is no {request.owner.type} {request.owner.id} in your company.")
+        d, lm = request.defaults, request.lead_management
+        if d.traffic_source_id is not None and one("traffic_sources", d.traffic_source_id) is None:
+            raise InvalidRequestError("unknown_traffic_source",
+                                      f"There is no traffic source {d.traffic_source_id} in your company.")
+        for buyer in d.buyer_ids:
+            if one("buyers", buyer) is None:
+                raise InvalidRequestError("unknown_buyer", f"There is no buyer {buyer} in your company.")
+        if lm.add_to_schedule_id is not None:
+            if one("schedules", lm.add_to_schedule_id) is None:
+                raise InvalidRequestError("unknown_schedule",
+                                          f"There is no schedule {lm.add_to_schedule_id} in your company.")
+            if request.owner.type == "schedule" and lm.add_to_schedule_id == request.owner.id:
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Add To Schedule\" names the schedule the import already targets.")
+        if request.preview and request.dry_run:
+            pass  # compatible: preview first, then a dry run
+        return owner_name
+
+    # ---- read ---------------------------------------------------------------------------------
+
+    def get(self, company_id: int, import_id: str) -> dict[str, Any]:
+        return to_resource(self._row(company_id, import_id))
+
+    def _row(self, company_id: int, import_id: str) -> dict[str, Any]:
+        row = import_repo.get_import(self.db, company_id, import_id)
+        if row is None:
+            raise ImportNotFoundError(import_id)
+        return row
+
+    def list(self, company_id: int, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+        before = _decode_cursor(cursor) if cursor else None
+        rows = import_repo.list_imports(self.db, company_id, status=status, limit=limit + 1, before=before)
+        page = rows[:limit]
+        next_cursor = None
+        if len(rows) > limit:
+            last = page[-1]
+            next_cursor = _encode_cursor([_iso(last["created_at"]), last["id"]])
+        return {"items": [to_resource(r) for r in page], "next_cursor": next_cursor}
+
+    def preview(self, company_id: int, import_id: str) -> dict[str, Any]:
+        row = self._row(company_id, import_id)
+        if row["preview"] is None:
+            raise ConflictError("no_preview", "This import has no preview: it was not created with \"preview\": true, "
+                                "or its file has not been read yet.")
+        return {"import": to_resource(row), **row["preview"]}
+
+    def errors(self, company_id: int, import_id: str, *, reason: str | None, limit: int,
+               cursor: str | None) -> dict[str, Any]:
+        self._row(company_id, import_id)
+        after = int(_decode_cursor(cursor)[0]) if cursor else 0
+        rows = self.db.run(
+            """SELECT row_no, reason, message, "values" FROM lead_import_rejections
+               WHERE import_id = CAST(:i AS uuid) AND row_no > :after
+                 AND (CAST(:reason AS text) IS NULL OR reason = :reason)
+               ORDER BY row_no LIMIT :limit""",
+            i=import_id, after=after, reason=reason, limit=limit + 1,
+        )
+        items = [{"row": r[0], "reason": r[1], "message": r[2], "values": r[3]} for r in rows[:limit]]
+        next_cursor = _encode_cursor([items[-1]["row"]]) if len(rows) > limit else None
+        return {"items": items, "next_cursor": next_cursor}
+
+    def errors_csv(self, company_id: int, import_id: str) -> Iterator[str]:
+        """The rejected rows with their original columns plus row, reason, message; formula-safe."""
+        row = self._row(company_id, import_id)
+        columns: list[str] = list((row["header"] or {}).get("columns") or [])
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\r\n")
+        extra: list[str] = []
+        writer.writerow([neutralize(c) for c in columns + ["row", "reason", "message"]])
+        after = 0
+        while True:
+            rows = self.db.run(
+                """SELECT row_no, reason, message, "values" FROM lead_import_rejections
+                   WHERE import_id = CAST(:i AS uuid) AND row_no > :after ORDER BY row_no LIMIT 5000""",
+                i=import_id, after=after,
+            )
+            if not rows:
+                break
+            for row_no, reason, message, values in rows:
+                values = values or {}
+                for k in values:
+                    if k not in columns and k not in extra:
+                        extra.append(k)
+                writer.writerow([neutralize(str(values.get(c, ""))) for c in columns]
+                                + [str(row_no), reason, neutralize(message)])
+                after = row_no
+            yield buf.getvalue()
+            buf.seek(0)
+            buf.truncate()
+        yield buf.getvalue()
+
+    # ---- change -------------------------------------------------------------------------------
+
+    def start(self, company_id: int, import_id: str, column_mapping: dict[str, str | None] | None) -> dict[str, Any]:
+        row = self._row(company_id, import_id)
+        if row["status"] != "awaiting_confirmation":
+            raise ConflictError("not_awaiting_confirmation",
+                                f"Only an import awaiting confirmation can be started; this one is {row['status']}.")
+        options = dict(row["options"])
+        header = dict(row["header"] or {})
+        if column_mapping is not None:
+            options["column_mapping"] = column_mapping
+        try:
+            header["mapped"] = resolve_columns(header.get("columns") or [], options.get("column_mapping")).names
+        except FileRejectedError as exc:
+            raise InvalidRequestError(exc.code, exc.message) from exc
+        header["confirmed"] = True
+        with self.db.transaction() as conn:
+            ok = conn.run(
+                """UPDATE lead_imports SET options = CAST(:o AS jsonb), header = CAST(:h AS jsonb), status = 'queued',
+                          updated_at = now()
+                   WHERE id = CAST(:i AS uuid) AND company_id = :c AND status = 'awaiting_confirmation' RETURNING 1""",
+                o=json.dumps(options), h=json.dumps(header), i=import_id, c=company_id,
+            )
+        if not ok:
+            raise ConflictError("not_awaiting_confirmation", "The import was changed meanwhile; reload it.")
+        self.continuation(import_id)
+        return self.get(company_id, import_id)
+
+    def cancel(self, company_id: int, import_id: str) -> dict[str, Any]:
+        row = self._row(company_id, import_id)
+        if row["status"] in import_repo.FINAL:
+            raise ConflictError("already_finished", f"The import is already {row['status']}.")
+        with self.db.transaction() as conn:
+            conn.run(
+                """UPDATE lead_imports SET status = 'cancelled', finished_at = now(), updated_at = now(),
+                          -- Rows the splitter never read are not part of the import.
+                          total_rows = COALESCE(total_rows, GREATEST(split_next_row - 1, 0)),
+                          chunk_count = COALESCE(chunk_count, split_next_chunk)
+                   WHERE id = CAST(:i AS uuid) AND company_id = :c
+                     AND status NOT IN ('completed', 'failed', 'cancelled')""",
+                i=import_id, c=company_id,
+            )
+        return self.get(company_id, import_id)
+
+
+def neutralize(value: str) -> str:
+    """Spreadsheets run cells that start with = + - @ (or TAB/CR) as formulas: prefix a quote."""
+    if value and value[0] in "=+-@\t\r":
+        return "'" + value
+    return value
+
+
+def _encode_cursor(parts: list[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> list[Any]:
+    try:
+        parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        if not isinstance(parts, list) or not parts:
+            raise ValueError
+        return parts
+    except (ValueError, TypeError) as exc:
+        raise InvalidRequestError("bad_cursor", "The page cursor is not valid; start again from the first page.") from exc

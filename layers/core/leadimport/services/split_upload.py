@@ -1,0 +1,357 @@
+"""Use case: a CSV landed in the upload bucket -> an import whose rows are chunked into SQS.
+
+Two ways in (see README "Uploading"):
+* `uploads/{company_id}/{import_id}/upload.csv`: the key handed out by POST /imports; the import exists.
+* `drop/{company_id}/{schedule|offer}/{owner_id}/{any-name}.csv`: a file dropped by an integration; the
+  splitter creates the import with default options, or with the JSON options in the object's
+  `x-amz-meta-leadimport-options` metadata.
+
+Exactly-once shape: the import records its object version; a duplicate event for it finds the
+import already past `queued` (or its split lease held) and starts nothing. The split itself is
+checkpointed (byte offset, next row, next chunk) after every batch of sent chunks; a retry or a
+continuation resumes there and may re-send the chunks of the last unfinished batch, byte-identical,
+which the worker's (import, chunk) done-marker absorbs.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from aws_lambda_powertools import Logger
+from pydantic import ValidationError
+
+from leadimport.csv_io import (
+    CsvHeader,
+    CsvLimits,
+    FileRejectedError,
+    chunk_rows,
+    iter_rows,
+    read_header,
+    resolve_columns,
+)
+from leadimport.messages import ChunkMessage, ReaderRejection
+from leadimport.options import ImportOptions, options_json
+from leadimport.rules.pipeline import LeadCandidate, RowRules
+from leadimport.store import imports as import_repo
+from leadimport.store.aws import ChunkQueue, UploadStore
+from leadimport.store.db import Database, as_dicts
+
+logger = Logger(child=True)
+
+PREVIEW_ROWS = 20
+LEASE_SECONDS = 900  # longer than one splitter invocation (15 min max)
+CHUNKS_PER_CHECKPOINT = 10  # one send_message_batch
+
+
+class Continuation(Protocol):
+    def __call__(self, import_id: str) -> None: ...
+
+
+@dataclass(frozen=True)
+class SplitConfig:
+    upload_prefix: str = "uploads/"
+    drop_prefix: str = "drop/"
+    max_upload_bytes: int = 2 * 1024**3
+    chunk_rows: int = 500
+    chunk_max_bytes: int = 200_000
+    time_margin_ms: int = 30_000
+    limits: CsvLimits = CsvLimits()
+
+
+@dataclass(frozen=True)
+class SplitOutcome:
+    import_id: str | None
+    status: str
+    detail: str = ""
+
+
+class Splitter:
+    def __init__(self, db: Database, uploads: UploadStore, queue: ChunkQueue, continuation: Continuation,
+                 config: SplitConfig, remaining_ms: Callable[[], int] = lambda: 10**9):
+        self.db = db
+        self.uploads = uploads
+        self.queue = queue
+        self.continuation = continuation
+        self.config = config
+        self.remaining_ms = remaining_ms
+
+    # ---- entry points ---------------------------------------------------------------------------
+
+    def object_created(self, key: str, version_id: str | None = None) -> SplitOutcome:
+        """An S3 ObjectCreated event for `key` (already URL-decoded)."""
+        if key.startswith(self.config.upload_prefix):
+            return self._api_upload(key, version_id)
+        if key.startswith(self.config.drop_prefix):
+            return self._dropped_file(key, version_id)
+        logger.warning("object outside the upload and drop prefixes ignored")
+        return SplitOutcome(None, "ignored", "not an upload prefix")
+
+    def resume(self, import_id: str) -> SplitOutcome:
+        """A continuation (or POST /imports/{id}/start): split from the import's checkpoint."""
+        return self._split(import_id)
+
+    # ---- the two ways in ------------------------------------------------------------------------
+
+    def _api_upload(self, key: str, version_id: str | None) -> SplitOutcome:
+        with self.db.transaction() as conn:
+            found = import_repo.find_by_upload_key(conn, key)
+        if found is None:
+            logger.warning("upload for an unknown import ignored", extra={"key_prefix": key.split("/")[:2]})
+            return SplitOutcome(None, "ignored", "no import for this key")
+        info = self.uploads.head(key, version_id)
+        if info.size > self.config.max_upload_bytes:
+            import_repo.fail_import(self.db, found["id"], self._too_big(info.size))
+            return SplitOutcome(found["id"], "failed", "too big")
+        with self.db.transaction() as conn:
+            claimed = conn.run(
+                """UPDATE lead_imports SET status = 'queued', object_version = :v, object_size = :s, updated_at = now()
+                   WHERE id = CAST(:id AS uuid) AND status = 'awaiting_upload' RETURNING 1""",
+                v=info.version, s=info.size, id=found["id"],
+            )
+        if not claimed and found.get("object_version") not in (None, info.version):
+            logger.warning("a second file uploaded for an import that already has one: ignored",
+                           extra={"import_id": found["id"]})
+            return SplitOutcome(found["id"], "ignored", "import already has a file")
+        return self._split(found["id"])
+
+    def _dropped_file(self, key: str, version_id: str | None) -> SplitOutcome:
+        parts = key[len(self.config.drop_prefix):].split("/")
+        if len(parts) < 4 or not parts[0].isdigit() or parts[1] not in ("schedule", "offer") or not parts[2].isdigit():
+            logger.error("dropped file with a key that does not name company/owner: ignored")
+            return SplitOutcome(None, "ignored", "bad drop key")
+        company_id, owner_type, owner_id = int(parts[0]), parts[1], int(parts[2])
+        info = self.uploads.head(key, version_id)
+        with self.db.transaction() as conn:
+            existing = import_repo.find_drop_import(conn, key, info.version)
+        if existing is not None:
+            return self._split(existing["id"])  # duplicate event, or a retry: resumes only if unfinished
+
+        error: str | None = None
+        options: dict[str, Any] = options_json(ImportOptions())
+        raw_options = info.metadata.get("leadimport-options")
+        if raw_options:
+            try:
+                options = options_json(ImportOptions.model_validate(json.loads(raw_options)))
+            except (ValueError, ValidationError) as exc:
+                error = f"The options attached to the file are not valid: {_first_error(exc)}"
+        with self.db.transaction() as conn:
+            if not conn.run("SELECT 1 FROM companies WHERE id = :c", c=company_id):
+                logger.error("dropped file for an unknown company: ignored")
+                return SplitOutcome(None, "ignored", "unknown company")
+            table = "schedules" if owner_type == "schedule" else "offers"
+            if not conn.run(f"SELECT 1 FROM {table} WHERE id = :o AND company_id = :c", o=owner_id, c=company_id):  # noqa: S608 - fixed table names
+                error = f"The {owner_type} {owner_id} named in the file's folder does not exist in your company."
+            if info.size > self.config.max_upload_bytes:
+                error = self._too_big(info.size)
+            name = parts[-1] or "dropped file"
+            created = import_repo.insert_import(
+                conn, import_id=import_repo.new_import_id(), company_id=company_id, name=name[:200],
+                owner_type=owner_type, owner_id=owner_id, options=options, status="failed" if error else "queued",
+                source="drop", upload_key=key, object_version=info.version,
+            )
+            if created is not None:
+                conn.run("UPDATE lead_imports SET object_size = :s, error = :e, finished_at = CASE WHEN :e IS NULL"
+                         " THEN NULL ELSE now() END WHERE id = CAST(:id AS uuid)",
+                         s=info.size, e=error, id=created["id"])
+        if created is None:  # a concurrent duplicate event created it first
+            with self.db.transaction() as conn:
+                existing = import_repo.find_drop_import(conn, key, info.version)
+            return self._split(existing["id"]) if existing else SplitOutcome(None, "ignored", "race")
+        if error:
+            return SplitOutcome(created["id"], "failed", error)
+        return self._split(created["id"])
+
+    # ---- the split ------------------------------------------------------------------------------
+
+    def _claim(self, import_id: str) -> dict[str, Any] | None:
+        """Take the split lease; None when the import is not ours to split now."""
+        with self.db.transaction() as conn:
+            rows = conn.run(
+                f"""UPDATE lead_imports
+                    SET status = 'splitting', started_at = COALESCE(started_at, now()), updated_at = now(),
+                        split_lease_until = now() + make_interval(secs => {LEASE_SECONDS})
+                    WHERE id = CAST(:id AS uuid) AND status IN ('queued', 'splitting') AND NOT split_done
+                      AND (split_lease_until IS NULL OR split_lease_until < now())
+                    RETURNING id::text AS id, company_id, options, upload_key, object_version, header,
+                              split_offset, split_next_row, split_next_chunk""",  # noqa: S608 - constant
+                id=import_id,
+            )
+            found = as_dicts(conn, rows)
+        return found[0] if found else None
+
+    def _release(self, import_id: str) -> None:
+        self.db.run("UPDATE lead_imports SET split_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=import_id)
+
+    def _split(self, import_id: str) -> SplitOutcome:
+        job = self._claim(import_id)
+        if job is None:
+            return SplitOutcome(import_id, "skipped", "not splittable now (done, running elsewhere, or not queued)")
+        try:
+            return self._split_claimed(job)
+        except FileRejectedError as exc:
+            logger.info("file rejected", extra={"import_id": import_id, "code": exc.code})
+            import_repo.fail_import(self.db, import_id, exc.message)
+            return SplitOutcome(import_id, "failed", exc.message)
+        except BaseException:
+            self._release(import_id)  # a retry of this event may resume at once
+            raise
+
+    def _split_claimed(self, job: dict[str, Any]) -> SplitOutcome:
+        import_id: str = job["id"]
+        options = ImportOptions.model_validate(job["options"])
+        limits = self.config.limits
+        if job["split_offset"] is None:
+            with self.uploads.open(job["upload_key"], 0, job["object_version"]) as stream:
+                header = read_header(stream, delimiter=options.delimiter, encoding=options.encoding, limits=limits)
+                resolved = resolve_columns(header.columns, options.column_mapping)
+                if options.preview and not (job["header"] or {}).get("confirmed"):
+                    return self._preview(import_id, job, header, resolved.names, options, stream)
+            self._save_header(import_id, header, resolved.names)
+            offset, next_row, next_chunk = header.data_offset, 1, 0
+        else:
+            header = _header_from_json(job["header"])
+            resolved = resolve_columns(header.columns, options.column_mapping)
+            offset, next_row, next_chunk = int(job["split_offset"]), int(job["split_next_row"]), int(job["split_next_chunk"])
+
+        source_columns, columns = header.columns, resolved.names
+        with self.uploads.open(job["upload_key"], offset, job["object_version"]) as stream:
+            rows = iter_rows(stream, header, start_row=next_row, start_offset=offset, limits=limits)
+            pending: list[ChunkMessage] = []
+            for group in chunk_rows(rows, max_rows=self.config.chunk_rows, max_bytes=self.config.chunk_max_bytes):
+                message = ChunkMessage(
+                    import_id=import_id, chunk_no=next_chunk, first_row=group[0].row_no,
+                    source_columns=source_columns, columns=columns,
+                    rows=[(r.row_no, r.values) for r in group if r.reason is None],
+                    rejected=[ReaderRejection(r.row_no, r.reason, r.message or r.reason, r.values)
+                              for r in group if r.reason is not None],
+                )
+                pending.append(message)
+                next_chunk += 1
+                next_row = group[-1].row_no + 1
+                offset = group[-1].end_offset
+                if len(pending) == CHUNKS_PER_CHECKPOINT:
+                    self.queue.send(pending)
+                    pending = []
+                    if not self._checkpoint(import_id, offset, next_row, next_chunk):
+                        return SplitOutcome(import_id, "cancelled", "import cancelled while splitting")
+                    if self.remaining_ms() < self.config.time_margin_ms:
+                        self._release(import_id)
+                        self.continuation(import_id)
+                        logger.info("split continues in a new invocation",
+                                    extra={"import_id": import_id, "next_row": next_row, "next_chunk": next_chunk})
+                        return SplitOutcome(import_id, "continued", f"next row {next_row}")
+            if pending:
+                self.queue.send(pending)
+        return self._finish(import_id, offset, next_row - 1, next_chunk)
+
+    def _preview(self, import_id: str, job: dict[str, Any], header: CsvHeader, columns: list[str | None],
+                 options: ImportOptions, stream: Any) -> SplitOutcome:
+        rules = RowRules(options, header.columns, columns)
+        preview_rows: list[dict[str, Any]] = []
+        for row in iter_rows(stream, header, limits=self.config.limits):
+            if row.reason is not None:
+                outcome: dict[str, Any] = {"row": row.row_no, "outcome": "rejected", "reason": row.reason,
+                                           "message": row.message}
+                values = dict(zip(header.columns, row.values, strict=False))
+            else:
+                result = rules.apply(row.row_no, row.values)
+                values = rules.source_values(row.values)
+                if isinstance(result, LeadCandidate):
+                    outcome = {"row": row.row_no, "outcome": "accepted", "caller_id": result.phone,
+                               "country": result.region, "tokens": result.tokens, "warnings": result.warnings}
+                else:
+                    outcome = {"row": row.row_no, "outcome": "rejected", "reason": result.reason,
+                               "message": result.message}
+            outcome["values"] = values
+            preview_rows.append(outcome)
+            if len(preview_rows) >= PREVIEW_ROWS:
+                break
+        if not preview_rows:
+            raise FileRejectedError("no_data_rows", "The file has a header row but no data rows.")
+        preview = {
+            "encoding": header.encoding, "delimiter": header.delimiter, "header": header.columns,
+            "proposed_mapping": {src: dst for src, dst in zip(header.columns, columns, strict=True)},
+            "rows": preview_rows,
+        }
+        with self.db.transaction() as conn:
+            conn.run(
+                """UPDATE lead_imports SET status = 'awaiting_confirmation', preview = CAST(:p AS jsonb),
+                          header = CAST(:h AS jsonb), file_encoding = :enc, file_delimiter = :d,
+                          split_lease_until = NULL, updated_at = now()
+                   WHERE id = CAST(:id AS uuid)""",
+                p=json.dumps(preview), h=json.dumps(_header_to_json(header, columns)), enc=header.encoding,
+                d=header.delimiter, id=import_id,
+            )
+        return SplitOutcome(import_id, "awaiting_confirmation")
+
+    def _save_header(self, import_id: str, header: CsvHeader, columns: list[str | None]) -> None:
+        warnings = {w: 1 for w in header.warnings}
+        self.db.run(
+            """UPDATE lead_imports SET header = CAST(:h AS jsonb), file_encoding = :enc, file_delimiter = :d,
+                      split_offset = :o, split_next_row = 1, split_next_chunk = 0,
+                      warnings = jsonb_add_counts(warnings, CAST(:w AS jsonb)), updated_at = now()
+               WHERE id = CAST(:id AS uuid)""",
+            h=json.dumps(_header_to_json(header, columns)), enc=header.encoding, d=header.delimiter,
+            o=header.data_offset, w=json.dumps(warnings), id=import_id,
+        )
+
+    def _checkpoint(self, import_id: str, offset: int, next_row: int, next_chunk: int) -> bool:
+        """Record progress; False when the import was cancelled meanwhile (stop sending)."""
+        rows = self.db.run(
+            """UPDATE lead_imports SET split_offset = :o, split_next_row = :r, split_next_chunk = :c,
+                      split_lease_until = now() + make_interval(secs => :lease), updated_at = now(),
+                      -- Cancelled meanwhile: the import is the rows sent so far, and splitting stops here.
+                      total_rows = CASE WHEN status = 'cancelled' THEN :r - 1 ELSE total_rows END,
+                      chunk_count = CASE WHEN status = 'cancelled' THEN :c ELSE chunk_count END,
+                      split_done = (status = 'cancelled')
+               WHERE id = CAST(:id AS uuid) RETURNING status""",
+            o=offset, r=next_row, c=next_chunk, lease=LEASE_SECONDS, id=import_id,
+        )
+        return bool(rows) and rows[0][0] != "cancelled"
+
+    def _finish(self, import_id: str, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
+        if total_rows == 0:
+            raise FileRejectedError("no_data_rows", "The file has a header row but no data rows.")
+        with self.db.transaction() as conn:
+            rows = conn.run(
+                """UPDATE lead_imports
+                   SET split_offset = :o, split_next_row = :n + 1, split_next_chunk = :c, total_rows = :n,
+                       chunk_count = :c, split_done = true, split_lease_until = NULL, updated_at = now(),
+                       status = CASE WHEN status = 'cancelled' THEN status
+                                     WHEN chunks_done >= :c THEN 'completed' ELSE 'processing' END,
+                       finished_at = CASE WHEN status <> 'cancelled' AND chunks_done >= :c THEN now()
+                                          ELSE finished_at END
+                   WHERE id = CAST(:id AS uuid) RETURNING status""",
+                o=offset, n=total_rows, c=chunk_count, id=import_id,
+            )
+        status = rows[0][0] if rows else "unknown"
+        logger.info("split finished", extra={"import_id": import_id, "total_rows": total_rows, "chunks": chunk_count})
+        return SplitOutcome(import_id, status, f"{total_rows} rows in {chunk_count} chunks")
+
+    def _too_big(self, size: int) -> str:
+        return (f"The file is {size / 1024**2:,.0f} MB, more than the {self.config.max_upload_bytes / 1024**2:,.0f} MB "
+                "an import accepts. Split it into smaller files and import each one.")
+
+
+def _header_to_json(header: CsvHeader, columns: list[str | None]) -> dict[str, Any]:
+    return {"columns": header.columns, "delimiter": header.delimiter, "encoding": header.encoding,
+            "data_offset": header.data_offset, "warnings": list(header.warnings), "mapped": columns}
+
+
+def _header_from_json(data: dict[str, Any]) -> CsvHeader:
+    return CsvHeader(columns=list(data["columns"]), delimiter=data["delimiter"], encoding=data["encoding"],
+                     data_offset=int(data["data_offset"]), warnings=list(data.get("warnings", [])))
+
+
+def _first_error(exc: Exception) -> str:
+    if isinstance(exc, ValidationError):
+        err = exc.errors()[0]
+        where = ".".join(str(p) for p in err.get("loc", ()))
+        return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
+    return str(exc)
+
+
+__all__ = ["Continuation", "SplitConfig", "SplitOutcome", "Splitter"]

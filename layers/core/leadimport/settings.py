@@ -1,0 +1,125 @@
+"""Typed settings, read from the environment on first use, failing fast with a clear message.
+
+Each function builds what it needs inside its handler (never at import time), so a missing
+variable fails the invocation with a sentence naming it instead of a KeyError deep in a query.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+
+
+class SettingsError(RuntimeError):
+    pass
+
+
+def _require(name: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise SettingsError(f"environment variable {name} is not set")
+    return value
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise SettingsError(f"environment variable {name} must be an integer, got {raw!r}") from exc
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    """Either DATABASE_URL (local, tests) or DATABASE_SECRET_ARN + DATABASE_HOST (AWS, via RDS Proxy)."""
+
+    url: str | None
+    secret_arn: str | None
+    host: str | None
+
+    @classmethod
+    def from_env(cls) -> DatabaseSettings:
+        url = os.environ.get("DATABASE_URL", "").strip() or None
+        secret_arn = os.environ.get("DATABASE_SECRET_ARN", "").strip() or None
+        if not url and not secret_arn:
+            raise SettingsError("set DATABASE_URL, or DATABASE_SECRET_ARN and DATABASE_HOST")
+        return cls(url=url, secret_arn=secret_arn, host=os.environ.get("DATABASE_HOST", "").strip() or None)
+
+
+@dataclass(frozen=True)
+class RedisSettings:
+    url: str
+    key_prefix: str  # every key starts with it: lets tests (and several stacks) share one server
+
+    @classmethod
+    def from_env(cls) -> RedisSettings:
+        return cls(url=_require("REDIS_URL"), key_prefix=os.environ.get("REDIS_KEY_PREFIX", "li"))
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    bucket: str
+    upload_prefix: str
+    drop_prefix: str
+    max_upload_bytes: int
+    presign_expires_seconds: int
+    s3_endpoint_url: str | None  # local runner only (moto server)
+
+    @classmethod
+    def from_env(cls) -> StorageSettings:
+        return cls(
+            bucket=_require("UPLOAD_BUCKET"),
+            upload_prefix=os.environ.get("UPLOAD_PREFIX", "uploads/"),
+            drop_prefix=os.environ.get("DROP_PREFIX", "drop/"),
+            max_upload_bytes=_int("MAX_UPLOAD_BYTES", 2 * 1024**3),
+            presign_expires_seconds=_int("PRESIGN_EXPIRES_SECONDS", 3600),
+            s3_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_S3") or None,
+        )
+
+
+@dataclass(frozen=True)
+class SplitterSettings:
+    queue_url: str
+    chunk_rows: int
+    chunk_max_bytes: int
+    splitter_function_name: str | None  # for self-continuation; None locally (the runner continues inline)
+    time_budget_margin_ms: int  # stop splitting this long before the Lambda deadline
+
+    @classmethod
+    def from_env(cls) -> SplitterSettings:
+        return cls(
+            queue_url=_require("CHUNK_QUEUE_URL"),
+            chunk_rows=_int("CHUNK_ROWS", 500),
+            chunk_max_bytes=_int("CHUNK_MAX_BYTES", 200_000),
+            splitter_function_name=os.environ.get("SPLITTER_FUNCTION_NAME") or None,
+            time_budget_margin_ms=_int("SPLIT_TIME_MARGIN_MS", 30_000),
+        )
+
+
+@lru_cache(maxsize=1)
+def database() -> DatabaseSettings:
+    return DatabaseSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def redis() -> RedisSettings:
+    return RedisSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def storage() -> StorageSettings:
+    return StorageSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def splitter() -> SplitterSettings:
+    return SplitterSettings.from_env()
+
+
+def clear_cache() -> None:
+    """Tests and the local runner change the environment between runs."""
+    for f in (database, redis, storage, splitter):
+        f.cache_clear()

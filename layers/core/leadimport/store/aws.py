@@ -1,0 +1,135 @@
+"""Adapters for S3 (streaming the upload, presigned uploads) and SQS (sending chunks)."""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+import boto3
+from botocore.config import Config
+
+from leadimport.messages import ChunkMessage
+
+_S3_CONFIG = Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"})
+
+
+def s3_client(endpoint_url: str | None = None) -> Any:
+    return boto3.client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
+
+
+def sqs_client(endpoint_url: str | None = None) -> Any:
+    return boto3.client("sqs", endpoint_url=endpoint_url, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+
+
+class _BodyRaw(io.RawIOBase):
+    """A botocore StreamingBody as a raw stream, so io.BufferedReader can give us readline()."""
+
+    def __init__(self, body: Any):
+        self._body = body
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, b: Any) -> int:
+        data = self._body.read(len(b))
+        n = len(data)
+        b[:n] = data
+        return n
+
+    def close(self) -> None:
+        try:
+            self._body.close()
+        finally:
+            super().close()
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    bucket: str
+    key: str
+    size: int
+    version: str  # VersionId when the bucket is versioned, else the ETag
+    metadata: dict[str, str]
+    content_type: str | None
+
+
+class UploadStore:
+    """The upload bucket: object facts, streaming reads from a byte offset, presigned uploads."""
+
+    def __init__(self, bucket: str, client: Any | None = None):
+        self.bucket = bucket
+        self.client = client or s3_client()
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        r = self.client.head_object(**kwargs)
+        version = r.get("VersionId") or r.get("ETag", "").strip('"')
+        if version == "null":
+            version = r.get("ETag", "").strip('"')
+        return ObjectInfo(self.bucket, key, int(r["ContentLength"]), version, dict(r.get("Metadata") or {}),
+                          r.get("ContentType"))
+
+    def open(self, key: str, offset: int = 0, version_id: str | None = None,
+             buffer_size: int = 1 << 20) -> BinaryIO:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if offset:
+            kwargs["Range"] = f"bytes={offset}-"
+        if version_id and version_id != "null" and not version_id.startswith("etag:"):
+            kwargs["VersionId"] = version_id
+        body = self.client.get_object(**kwargs)["Body"]
+        return io.BufferedReader(_BodyRaw(body), buffer_size=buffer_size)  # type: ignore[return-value]
+
+    def presigned_post(self, key: str, max_bytes: int, expires: int, content_type: str = "text/csv") -> dict[str, Any]:
+        return dict(self.client.generate_presigned_post(
+            Bucket=self.bucket,
+            Key=key,
+            Fields={"Content-Type": content_type},
+            Conditions=[
+                ["content-length-range", 1, max_bytes],
+                {"Content-Type": content_type},
+                {"key": key},
+            ],
+            ExpiresIn=expires,
+        ))
+
+    def presigned_put(self, key: str, expires: int, content_type: str = "text/csv") -> str:
+        return str(self.client.generate_presigned_url(
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type}, ExpiresIn=expires,
+        ))
+
+
+class ChunkSendError(RuntimeError):
+    pass
+
+
+class ChunkQueue:
+    """Sends chunk messages 10 at a time with send_message_batch, retrying the entries that failed."""
+
+    def __init__(self, queue_url: str, client: Any | None = None, max_attempts: int = 5):
+        self.queue_url = queue_url
+        self.client = client or sqs_client()
+        self.max_attempts = max_attempts
+
+    def send(self, chunks: Sequence[ChunkMessage]) -> None:
+        for i in range(0, len(chunks), 10):
+            self._send_batch(chunks[i:i + 10])
+
+    def _send_batch(self, batch: Sequence[ChunkMessage]) -> None:
+        pending = {str(c.chunk_no): c.to_json() for c in batch}
+        for attempt in range(self.max_attempts):
+            entries = [{"Id": k, "MessageBody": body} for k, body in pending.items()]
+            r = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
+            for ok in r.get("Successful", []):
+                pending.pop(ok["Id"], None)
+            if not pending:
+                return
+            failed = r.get("Failed", [])
+            if any(f.get("SenderFault") for f in failed):
+                raise ChunkSendError(f"SQS refused chunk messages: {failed}")
+            time.sleep(min(2.0, 0.1 * 2**attempt))
+        raise ChunkSendError(f"SQS did not accept chunks {sorted(pending)} after {self.max_attempts} attempts")

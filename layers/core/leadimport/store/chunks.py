@@ -1,0 +1,255 @@
+"""Set-based SQL for one chunk: one statement per step for the whole chunk, never one per row.
+
+Every function takes the open transaction's connection; the service decides the order. All
+values travel as parameters (arrays for unnest); table and column names are constants.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import pg8000.native
+
+from leadimport.rules.scrub import PhoneFacts
+
+
+def claim_chunk(conn: pg8000.native.Connection, import_id: str, chunk_no: int, first_row: int, row_count: int,
+                outcome: str) -> bool:
+    """The done-marker. False when this chunk was already done (redelivery): the caller rolls back."""
+    rows = conn.run(
+        """INSERT INTO lead_import_chunks (import_id, chunk_no, first_row, row_count, outcome)
+           VALUES (CAST(:i AS uuid), :n, :f, :c, :o) ON CONFLICT DO NOTHING RETURNING 1""",
+        i=import_id, n=chunk_no, f=first_row, c=row_count, o=outcome,
+    )
+    return bool(rows)
+
+
+def lock_phones(conn: pg8000.native.Connection, company_id: int, phones: Sequence[str]) -> None:
+    """Serialize work on the same (company, phone) across chunks and imports, in one global order
+    (sorted lock keys), so two workers never deadlock and never both create a live lead for a number."""
+    if phones:
+        conn.run(
+            """SELECT count(pg_advisory_xact_lock(CAST(:c AS int), k))
+               FROM (SELECT DISTINCT hashtext(p) AS k FROM unnest(CAST(:p AS text[])) AS p ORDER BY k) AS keys""",
+            c=company_id, p=list(phones),
+        )
+
+
+def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: str, owner_type: str,
+                owner_id: int, phones: Sequence[str], scope: str, scope_offer_id: int | None) -> dict[str, PhoneFacts]:
+    """Blacklist, contact flags, scrub history in scope and the owner's live lead, for all phones, in one query."""
+    if not phones:
+        return {}
+    rows = conn.run(
+        """
+        WITH p AS (SELECT DISTINCT unnest(CAST(:phones AS text[])) AS phone),
+        scoped AS (
+            SELECT l.id, l.caller_id FROM leads l
+            WHERE :scope <> 'none' AND l.company_id = :c AND l.caller_id = ANY(CAST(:phones AS text[]))
+              AND l.import_id IS DISTINCT FROM CAST(:imp AS uuid)
+              AND (:scope = 'company'
+                   OR l.offer_id = CAST(:scope_offer AS bigint)
+                   OR l.schedule_id IN (SELECT s.id FROM schedules s WHERE s.company_id = :c
+                                        AND s.offer_id = CAST(:scope_offer AS bigint))
+                   OR (l.owner_type = :ot AND l.owner_id = :oid))
+        ),
+        history AS (
+            SELECT s.caller_id, bool_or(k.dialed) AS dialed, bool_or(k.connected) AS connected,
+                   bool_or(k.converted) AS converted,
+                   array_remove(array_agg(DISTINCT k.disposition), NULL) AS dispositions
+            FROM scoped s LEFT JOIN calls k ON k.company_id = :c AND k.lead_id = s.id
+            GROUP BY s.caller_id
+        )
+        SELECT p.phone, b.phone IS NOT NULL, ct.id, COALESCE(ct.opted_out, false), COALESCE(ct.blocked, false),
+               h.caller_id IS NOT NULL, COALESCE(h.dialed, false), COALESCE(h.connected, false),
+               COALESCE(h.converted, false), COALESCE(h.dispositions, '{}'), live.id
+        FROM p
+        LEFT JOIN blacklist b ON b.company_id = :c AND b.phone = p.phone
+        LEFT JOIN contacts ct ON ct.company_id = :c AND ct.phone = p.phone
+        LEFT JOIN history h ON h.caller_id = p.phone
+        LEFT JOIN leads live ON live.company_id = :c AND live.owner_type = :ot AND live.owner_id = :oid
+                            AND live.caller_id = p.phone AND live.status = 'live'
+        """,
+        phones=list(phones), scope=scope, c=company_id, imp=import_id, scope_offer=scope_offer_id,
+        ot=owner_type, oid=owner_id,
+    )
+    return {
+        r[0]: PhoneFacts(phone=r[0], blacklisted=r[1], contact_id=r[2], opted_out=r[3], blocked=r[4], existing=r[5],
+                         dialed=r[6], connected=r[7], converted=r[8], dispositions=frozenset(r[9] or ()),
+                         live_lead_id=r[10])
+        for r in rows or []
+    }
+
+
+def phone_claims(conn: pg8000.native.Connection, import_id: str, phones: Sequence[str]) -> dict[str, int]:
+    """Which row of this import holds each phone so far (rows of earlier-processed chunks)."""
+    if not phones:
+        return {}
+    rows = conn.run(
+        "SELECT phone, row_no FROM lead_import_phones WHERE import_id = CAST(:i AS uuid) AND phone = ANY(CAST(:p AS text[]))",
+        i=import_id, p=list(phones),
+    )
+    return {r[0]: r[1] for r in rows or []}
+
+
+def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: dict[str, int]) -> None:
+    if claims:
+        conn.run(
+            """INSERT INTO lead_import_phones (import_id, phone, row_no)
+               SELECT CAST(:i AS uuid), p, r FROM unnest(CAST(:p AS text[]), CAST(:r AS int[])) AS t(p, r)
+               ON CONFLICT (import_id, phone) DO UPDATE SET row_no = EXCLUDED.row_no""",
+            i=import_id, p=list(claims), r=list(claims.values()),
+        )
+
+
+def scope_offer_id(conn: pg8000.native.Connection, company_id: int, owner_type: str, owner_id: int) -> int | None:
+    if owner_type == "offer":
+        return owner_id
+    rows = conn.run("SELECT offer_id FROM schedules WHERE id = :s AND company_id = :c", s=owner_id, c=company_id)
+    return rows[0][0] if rows else None
+
+
+def first_action(conn: pg8000.native.Connection, company_id: int, schedule_id: int) -> tuple[int, int] | None:
+    """(position, delay_minutes) of the schedule's first action, or None for a schedule without actions."""
+    rows = conn.run(
+        "SELECT position, delay_minutes FROM schedule_actions WHERE company_id = :c AND schedule_id = :s"
+        " ORDER BY position LIMIT 1",
+        c=company_id, s=schedule_id,
+    )
+    return (rows[0][0], rows[0][1]) if rows else None
+
+
+def upsert_contacts(conn: pg8000.native.Connection, company_id: int, phones: list[str], regions: list[str | None],
+                    zones: list[str | None], opt: str | None, block: str | None) -> dict[str, int]:
+    """Look up or create the contact of each phone (one per company and phone); apply opt/block flags."""
+    if not phones:
+        return {}
+    rows = conn.run(
+        """INSERT INTO contacts AS ct (company_id, phone, country, time_zone, opted_out, blocked)
+           SELECT :c, p, r, z, :opt = 'opt_out', :block = 'block'
+           FROM unnest(CAST(:p AS text[]), CAST(:r AS text[]), CAST(:z AS text[])) AS t(p, r, z)
+           ORDER BY p
+           ON CONFLICT (company_id, phone) DO UPDATE SET
+               country = COALESCE(ct.country, EXCLUDED.country),
+               time_zone = COALESCE(ct.time_zone, EXCLUDED.time_zone),
+               opted_out = CASE :opt WHEN 'opt_out' THEN true WHEN 'opt_in' THEN false ELSE ct.opted_out END,
+               blocked = CASE :block WHEN 'block' THEN true WHEN 'unblock' THEN false ELSE ct.blocked END,
+               updated_at = now()
+           RETURNING phone, id""",
+        c=company_id, p=phones, r=regions, z=zones, opt=opt or "", block=block or "",
+    )
+    return {r[0]: r[1] for r in rows or []}
+
+
+def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type: str, owner_id: int, import_id: str,
+                 rows: list[int], phones: list[str], emails: list[str | None], expires_seconds: list[float | None],
+                 ips: list[str | None], priorities: list[int | None], sub_ids: list[str | None],
+                 tokens: list[dict[str, str]], traffic_source_id: int | None, buyer_ids: list[int],
+                 max_contact_attempts: int | None, next_action_at: datetime | None) -> list[tuple[int, int, str, datetime | None]]:
+    """Insert the leads; returns (lead id, row, caller_id, expires_at) of those created. A row whose owner
+    already has a live lead for the phone is not inserted (the unique index) and not returned."""
+    if not rows:
+        return []
+    result = conn.run(
+        """INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
+                              lead_priority, traffic_source_id, buyer_ids, sub_id, tokens, max_contact_attempts,
+                              next_action_at, import_id, import_row)
+           SELECT :c, :ot, :oid, ct.id, t.phone, t.email,
+                  CASE WHEN t.exp IS NULL THEN NULL ELSE now() + make_interval(secs => t.exp) END,
+                  CAST(t.ip AS inet), t.prio, :ts, CAST(:buyers AS bigint[]), t.sub_id, CAST(t.tokens AS jsonb), :mca,
+                  CAST(:next_at AS timestamptz), CAST(:imp AS uuid), t.row_no
+           FROM unnest(CAST(:rows AS int[]), CAST(:phones AS text[]), CAST(:emails AS text[]),
+                       CAST(:exp AS float8[]), CAST(:ips AS text[]), CAST(:prios AS int[]), CAST(:subs AS text[]),
+                       CAST(:tokens AS text[])) AS t(row_no, phone, email, exp, ip, prio, sub_id, tokens)
+           JOIN contacts ct ON ct.company_id = :c AND ct.phone = t.phone
+           ORDER BY t.row_no
+           ON CONFLICT DO NOTHING
+           RETURNING id, import_row, caller_id, expires_at""",
+        c=company_id, ot=owner_type, oid=owner_id, ts=traffic_source_id, buyers=buyer_ids, mca=max_contact_attempts,
+        next_at=next_action_at, imp=import_id, rows=rows, phones=phones, emails=emails, exp=expires_seconds,
+        ips=ips, prios=priorities, subs=sub_ids, tokens=[json.dumps(t, ensure_ascii=False) for t in tokens],
+    )
+    return [(r[0], r[1], r[2], r[3]) for r in result or []]
+
+
+def enroll(conn: pg8000.native.Connection, company_id: int, schedule_id: int, lead_ids: list[int],
+           position: int, next_action_at: datetime) -> None:
+    if lead_ids:
+        conn.run(
+            """INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
+               SELECT :c, l, :s, :pos, CAST(:at AS timestamptz) FROM unnest(CAST(:l AS bigint[])) AS l
+               ON CONFLICT DO NOTHING""",
+            c=company_id, s=schedule_id, l=lead_ids, pos=position, at=next_action_at,
+        )
+
+
+def expire_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list[int]) -> None:
+    """Leads leave their schedule: status expired, active enrollments ended."""
+    if lead_ids:
+        conn.run(
+            """WITH l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
+                          WHERE company_id = :c AND id = ANY(CAST(:ids AS bigint[])) AND status = 'live' RETURNING id)
+               UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
+               WHERE lead_id IN (SELECT id FROM l) AND status = 'active'""",
+            c=company_id, ids=lead_ids,
+        )
+
+
+def insert_rejections(conn: pg8000.native.Connection, import_id: str, rows: list[int], reasons: list[str],
+                      messages: list[str], values: list[dict[str, str]]) -> None:
+    if rows:
+        conn.run(
+            """INSERT INTO lead_import_rejections (import_id, row_no, reason, message, "values")
+               SELECT CAST(:i AS uuid), r, reason, m, CAST(v AS jsonb)
+               FROM unnest(CAST(:r AS int[]), CAST(:reason AS text[]), CAST(:m AS text[]), CAST(:v AS text[]))
+                    AS t(r, reason, m, v)
+               ON CONFLICT (import_id, row_no) DO UPDATE SET reason = EXCLUDED.reason, message = EXCLUDED.message""",
+            i=import_id, r=rows, reason=reasons, m=messages,
+            v=[json.dumps(_pg_safe(v), ensure_ascii=False) for v in values],
+        )
+
+
+def _pg_safe(values: dict[str, str]) -> dict[str, str]:
+    """PostgreSQL text and jsonb cannot hold NUL: show it as the escape a user can read."""
+    return {k.replace("\x00", "\\0"): v.replace("\x00", "\\0") for k, v in values.items()}
+
+
+def lead_rows_for_takeover(conn: pg8000.native.Connection, import_id: str, rows: list[int]) -> list[tuple[int, int]]:
+    """(lead id, row) of leads this import created for the given rows (an in-file duplicate that lost)."""
+    if not rows:
+        return []
+    found = conn.run(
+        "SELECT id, import_row FROM leads WHERE import_id = CAST(:i AS uuid) AND import_row = ANY(CAST(:r AS int[]))",
+        i=import_id, r=rows,
+    )
+    return [(r[0], r[1]) for r in found or []]
+
+
+def add_to_counters(conn: pg8000.native.Connection, import_id: str, *, chunks: int, processed: int, created: int,
+                    rejected: int, unprocessed: int, rejections: dict[str, int],
+                    warnings: dict[str, int]) -> dict[str, Any]:
+    """Move the import's counters (in the chunk's transaction) and complete it after its last chunk."""
+    rows = conn.run(
+        """UPDATE lead_imports SET
+               chunks_done = chunks_done + :chunks,
+               processed_rows = processed_rows + :processed,
+               created_leads = created_leads + :created,
+               rejected_rows = rejected_rows + :rejected,
+               unprocessed_rows = unprocessed_rows + :unprocessed,
+               rejections = jsonb_add_counts(rejections, CAST(:rej AS jsonb)),
+               warnings = jsonb_add_counts(warnings, CAST(:warn AS jsonb)),
+               updated_at = now()
+           WHERE id = CAST(:i AS uuid)
+           RETURNING status, split_done, chunks_done, chunk_count""",
+        chunks=chunks, processed=processed, created=created, rejected=rejected, unprocessed=unprocessed,
+        rej=json.dumps(rejections), warn=json.dumps(warnings), i=import_id,
+    )
+    status, split_done, done, count = rows[0]
+    if split_done and count is not None and done >= count and status == "processing":
+        conn.run("UPDATE lead_imports SET status = 'completed', finished_at = now() WHERE id = CAST(:i AS uuid)",
+                 i=import_id)
+        status = "completed"
+    return {"status": status, "chunks_done": done, "chunk_count": count}

@@ -1,0 +1,182 @@
+"""PostgreSQL connections (pg8000), reused across invocations and reconnected after a failure.
+
+pg8000 does not set TCP_NODELAY, which stalls every multi-message round trip (~8 ms each, see
+../shared/measurements.md): we open the socket ourselves with TCP_NODELAY and hand it over.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+import pg8000.native
+
+from leadimport import settings
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """A transient failure: the message is retried by SQS."""
+
+
+@dataclass(frozen=True)
+class ConnectionParams:
+    host: str
+    port: int
+    user: str
+    password: str | None
+    database: str
+    tls: bool
+
+    @classmethod
+    def from_url(cls, url: str) -> ConnectionParams:
+        u = urlparse(url)
+        if u.scheme not in ("postgres", "postgresql"):
+            raise ValueError("DATABASE_URL must start with postgresql://")
+        query = parse_qs(u.query)
+        sslmode = (query.get("sslmode") or ["disable"])[0]
+        return cls(
+            host=u.hostname or "127.0.0.1",
+            port=u.port or 5432,
+            user=unquote(u.username or "postgres"),
+            password=unquote(u.password) if u.password else None,
+            database=(u.path or "/postgres").lstrip("/") or "postgres",
+            tls=sslmode in ("require", "verify-ca", "verify-full"),
+        )
+
+    @classmethod
+    def from_settings(cls, db: settings.DatabaseSettings) -> ConnectionParams:
+        if db.url:
+            return cls.from_url(db.url)
+        # AWS: credentials from Secrets Manager (rotated), host from the RDS Proxy endpoint, TLS on.
+        from aws_lambda_powertools.utilities.parameters import get_secret
+
+        secret = json.loads(str(get_secret(db.secret_arn or "", max_age=300)))
+        return cls(
+            host=db.host or secret["host"],
+            port=int(secret.get("port", 5432)),
+            user=secret["username"],
+            password=secret["password"],
+            database=secret.get("dbname", "postgres"),
+            tls=True,
+        )
+
+
+def connect(params: ConnectionParams, timeout: float = 10.0) -> pg8000.native.Connection:
+    try:
+        sock = socket.create_connection((params.host, params.port), timeout=timeout)
+    except OSError as exc:
+        raise DatabaseUnavailableError(f"cannot reach PostgreSQL at {params.host}:{params.port}: {exc}") from exc
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    sock.settimeout(None)
+    try:
+        conn = pg8000.native.Connection(
+            user=params.user,
+            password=params.password,
+            database=params.database,
+            sock=sock,
+            ssl_context=ssl.create_default_context() if params.tls else None,
+            application_name="leadimport",
+        )
+    except Exception as exc:
+        sock.close()
+        raise DatabaseUnavailableError(f"cannot connect to PostgreSQL: {exc}") from exc
+    return conn
+
+
+class Database:
+    """One connection per container, created on first use and replaced after a failure.
+
+    `transaction()` yields the connection inside BEGIN/COMMIT; any exception rolls back, and a
+    connection-level error drops the connection so the next use reconnects.
+    """
+
+    def __init__(self, params: ConnectionParams):
+        self.params = params
+        self._conn: pg8000.native.Connection | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str) -> Database:
+        return cls(ConnectionParams.from_url(url))
+
+    def connection(self) -> pg8000.native.Connection:
+        if self._conn is None:
+            self._conn = connect(self.params)
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except Exception:  # noqa: BLE001 - closing a broken connection
+                pass
+            self._conn = None
+
+    @contextmanager
+    def transaction(self) -> Iterator[pg8000.native.Connection]:
+        with self._lock:
+            conn = self.connection()
+            try:
+                conn.run("BEGIN")
+                yield conn
+                conn.run("COMMIT")
+            except (pg8000.native.InterfaceError, OSError, ConnectionError) as exc:
+                self.close()
+                raise DatabaseUnavailableError(f"database connection lost: {exc}") from exc
+            except BaseException:
+                try:
+                    conn.run("ROLLBACK")
+                except Exception:  # noqa: BLE001
+                    self.close()
+                raise
+
+    def run(self, sql: str, **params: Any) -> list[list[Any]]:
+        """One statement in its own transaction (autocommit)."""
+        with self._lock:
+            conn = self.connection()
+            try:
+                return conn.run(sql, **params) or []
+            except (pg8000.native.InterfaceError, OSError, ConnectionError) as exc:
+                self.close()
+                raise DatabaseUnavailableError(f"database connection lost: {exc}") from exc
+
+    def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
+        with self._lock:
+            conn = self.connection()
+            try:
+                rows = conn.run(sql, **params) or []
+            except (pg8000.native.InterfaceError, OSError, ConnectionError) as exc:
+                self.close()
+                raise DatabaseUnavailableError(f"database connection lost: {exc}") from exc
+            cols = [c["name"] for c in conn.columns or []]
+        return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def as_dicts(conn: pg8000.native.Connection, rows: list[list[Any]] | None) -> list[dict[str, Any]]:
+    cols = [c["name"] for c in conn.columns or []]
+    return [dict(zip(cols, r, strict=True)) for r in rows or []]
+
+
+_shared: Database | None = None
+
+
+def shared_database() -> Database:
+    """The container-wide database, from settings (reused across invocations)."""
+    global _shared
+    if _shared is None:
+        _shared = Database(ConnectionParams.from_settings(settings.database()))
+    return _shared
+
+
+def reset_shared_database() -> None:
+    global _shared
+    if _shared is not None:
+        _shared.close()
+    _shared = None

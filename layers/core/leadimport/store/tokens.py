@@ -1,0 +1,120 @@
+"""Lead tokens in Redis: one hash per (company, owner, caller_id), read by an inbound call in one HGETALL.
+
+Key: `{prefix}:tokens:{company_id}:{owner_type}:{owner_id}:{e164}`. Every part of the key is an
+integer, a fixed word or an E.164 number, so nothing from the file can reach the key; token names
+and values are hash fields, stored verbatim. Stamping replaces the whole hash (DEL + HSET in one
+MULTI) so a new lead never inherits an old lead's tokens, and sets the TTL to the lead's expiry.
+Stamping the same lead twice leaves the same state: idempotent by construction.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+
+import redis
+
+
+class TokenStoreUnavailableError(RuntimeError):
+    """Redis is down or timed out: a transient failure, the chunk is retried."""
+
+
+@dataclass(frozen=True, slots=True)
+class TokenStamp:
+    company_id: int
+    owner_type: str
+    owner_id: int
+    phone: str
+    tokens: dict[str, str]
+    expires_at: datetime | None
+
+
+class TokenStore:
+    def __init__(self, url: str, key_prefix: str = "li"):
+        self.url = url
+        self.key_prefix = key_prefix
+        self._client: redis.Redis | None = None
+        self._lock = threading.Lock()
+
+    def key(self, company_id: int, owner_type: str, owner_id: int, phone: str) -> str:
+        return f"{self.key_prefix}:tokens:{int(company_id)}:{owner_type}:{int(owner_id)}:{phone}"
+
+    @property
+    def client(self) -> redis.Redis:
+        with self._lock:
+            if self._client is None:
+                self._client = redis.Redis.from_url(
+                    self.url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
+                    decode_responses=True,
+                )
+            return self._client
+
+    def _reset(self) -> None:
+        with self._lock:
+            if self._client is not None:
+                try:
+                    self._client.close()
+                except Exception:  # noqa: BLE001 - closing a broken client
+                    pass
+            self._client = None
+
+    def stamp(self, stamps: Iterable[TokenStamp], batch: int = 1000) -> int:
+        """Replace the tokens of each (owner, phone); one round trip per `batch` leads."""
+        count = 0
+        try:
+            pipe = self.client.pipeline(transaction=True)
+            for s in stamps:
+                key = self.key(s.company_id, s.owner_type, s.owner_id, s.phone)
+                pipe.delete(key)
+                if s.tokens:
+                    pipe.hset(key, mapping=s.tokens)
+                    if s.expires_at is not None:
+                        pipe.expireat(key, s.expires_at)
+                count += 1
+                if count % batch == 0:
+                    pipe.execute()
+            pipe.execute()
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._reset()
+            raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        return count
+
+    def remove(self, keys: Iterable[tuple[int, str, int, str]]) -> None:
+        """Drop the tokens of (company, owner_type, owner_id, phone) — used by undo and expiry."""
+        names = [self.key(*k) for k in keys]
+        if not names:
+            return
+        try:
+            for i in range(0, len(names), 1000):
+                self.client.delete(*names[i:i + 1000])
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._reset()
+            raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
+
+    def tokens_for(self, company_id: int, owner_type: str, owner_id: int, phone: str) -> dict[str, str]:
+        """What an inbound call from `phone` on this owner gets: one HGETALL."""
+        try:
+            return dict(self.client.hgetall(self.key(company_id, owner_type, owner_id, phone)))  # type: ignore[arg-type]
+        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+            self._reset()
+            raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
+
+
+_shared: TokenStore | None = None
+
+
+def shared_token_store() -> TokenStore:
+    global _shared
+    if _shared is None:
+        from leadimport import settings
+
+        s = settings.redis()
+        _shared = TokenStore(s.url, s.key_prefix)
+    return _shared
+
+
+def reset_shared_token_store() -> None:
+    global _shared
+    _shared = None

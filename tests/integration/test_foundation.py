@@ -1,0 +1,71 @@
+"""The foundation: migrations, demo data, the real PostgreSQL and Redis the session started."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from leadimport.store.db import Database
+from leadimport.store.migrations import discover, migrate
+from leadimport.store.seed import list_owners, seed_demo
+from leadimport.store.tokens import TokenStamp, TokenStore
+
+pytestmark = pytest.mark.integration
+
+
+def test_migrations_apply_once_and_again_change_nothing(db: Database) -> None:
+    # Given a database the template already migrated
+    tables_before = db.run("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'")
+    # When the migrations run again
+    applied = migrate(db)
+    # Then nothing is applied and nothing changes
+    assert applied == []
+    assert db.run("SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'") == tables_before
+    assert [r[0] for r in db.run("SELECT version FROM schema_migrations ORDER BY version")] == [
+        m.version for m in discover()
+    ]
+
+
+def test_migrations_apply_to_an_empty_database(db: Database, database_url: str) -> None:
+    db.run("DROP SCHEMA public CASCADE")
+    db.run("CREATE SCHEMA public")
+    assert migrate(db) == [m.version for m in discover()]
+    assert migrate(db) == []
+    assert seed_demo(db) is True
+    assert seed_demo(db) is False
+
+
+def test_demo_owners_are_listed_per_company(db: Database) -> None:
+    owners = list_owners(db, 1)
+    assert {(o["type"], o["id"]) for o in owners} == {("schedule", "1"), ("schedule", "2"), ("offer", "1"), ("offer", "2")}
+    assert all(o["company_id"] == "1" for o in owners)
+
+
+def test_one_live_lead_per_owner_and_caller_id_is_a_constraint(db: Database) -> None:
+    import pg8000
+
+    with pytest.raises(pg8000.native.DatabaseError):
+        db.run("INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, status)"
+               " VALUES (1, 'offer', 2, 7, '+16465550144', 'live')")
+
+
+def test_a_lead_cannot_point_at_another_companys_schedule(db: Database) -> None:
+    import pg8000
+
+    with pytest.raises(pg8000.native.DatabaseError):
+        db.run("INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id)"
+               " VALUES (1, 'schedule', 3, 1, '+16175550100')")
+
+
+def test_tokens_round_trip_through_the_real_redis(services, redis_prefix: str, redis_client) -> None:  # type: ignore[no-untyped-def]
+    store = TokenStore(services.redis_url, redis_prefix)
+    expires = datetime.now(UTC) + timedelta(hours=1)
+    store.stamp([TokenStamp(1, "schedule", 1, "+19518761336", {"interest": "cars", "a:b": "x\x00y"}, expires)])
+    assert store.tokens_for(1, "schedule", 1, "+19518761336") == {"interest": "cars", "a:b": "x\x00y"}
+    ttl = redis_client.ttl(store.key(1, "schedule", 1, "+19518761336"))
+    assert 3500 < ttl <= 3600
+    # stamping again replaces, never merges
+    store.stamp([TokenStamp(1, "schedule", 1, "+19518761336", {"debt": "1"}, None)])
+    assert store.tokens_for(1, "schedule", 1, "+19518761336") == {"debt": "1"}
+    assert redis_client.ttl(store.key(1, "schedule", 1, "+19518761336")) == -1
