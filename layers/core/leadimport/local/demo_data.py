@@ -63,7 +63,7 @@ def realistic_rows(n: int, seed: int = 7, bad_phone_rate: float = 0.02, duplicat
         elif r < bad_phone_rate + duplicate_rate and recent:
             phone = rng.choice(recent)
         elif r < bad_phone_rate + duplicate_rate + foreign_rate:
-            country, phone = rng.choice([("uk", f"+44 7700 9{rng.randrange(100000):05d}"),
+            country, phone = rng.choice([("uk", f"+44 7911 {rng.randrange(10**6):06d}"),
                                          ("au", f"+61 4{rng.randrange(10**8):08d}"),
                                          ("ca", f"+1 416 5{rng.randrange(10**6):06d}")])
         else:

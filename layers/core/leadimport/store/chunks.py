@@ -72,6 +72,8 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
         LEFT JOIN history h ON h.caller_id = p.phone
         LEFT JOIN leads live ON live.company_id = :c AND live.owner_type = :ot AND live.owner_id = :oid
                             AND live.caller_id = p.phone AND live.status = 'live'
+                            -- this import's own lead for the phone is an in-file duplicate, decided by the claims
+                            AND live.import_id IS DISTINCT FROM CAST(:imp AS uuid)
         """,
         phones=list(phones), scope=scope, c=company_id, imp=import_id, scope_offer=scope_offer_id,
         ot=owner_type, oid=owner_id,
