@@ -53,10 +53,12 @@ class DatabaseSettings:
 class RedisSettings:
     url: str
     key_prefix: str  # every key starts with it: lets tests (and several stacks) share one server
+    cluster: bool  # Redis Cluster / ElastiCache Serverless: use the cluster client
 
     @classmethod
     def from_env(cls) -> RedisSettings:
-        return cls(url=_require("REDIS_URL"), key_prefix=os.environ.get("REDIS_KEY_PREFIX", "li"))
+        return cls(url=_require("REDIS_URL"), key_prefix=os.environ.get("REDIS_KEY_PREFIX", "li"),
+                   cluster=os.environ.get("REDIS_CLUSTER", "false").strip().lower() in ("1", "true", "yes"))
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@
 Key: `{prefix}:tokens:{company_id}:{owner_type}:{owner_id}:{e164}`. Every part of the key is an
 integer, a fixed word or an E.164 number, so nothing from the file can reach the key; token names
 and values are hash fields, stored verbatim. Stamping replaces the whole hash (DEL + HSET in one
-MULTI) so a new lead never inherits an old lead's tokens, and sets the TTL to the lead's expiry.
-Stamping the same lead twice leaves the same state: idempotent by construction.
+pipeline, in order per key) so a new lead never inherits an old lead's tokens, and sets the TTL to
+the lead's expiry. Stamping the same lead twice leaves the same state: idempotent by construction.
+The pipeline is not a MULTI: keys of one chunk live in many hash slots, which a Redis Cluster
+(ElastiCache Serverless) cannot put in one transaction. Set REDIS_CLUSTER=true for a cluster.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import redis
 
@@ -32,9 +35,10 @@ class TokenStamp:
 
 
 class TokenStore:
-    def __init__(self, url: str, key_prefix: str = "li"):
+    def __init__(self, url: str, key_prefix: str = "li", cluster: bool = False):
         self.url = url
         self.key_prefix = key_prefix
+        self.cluster = cluster
         self._client: redis.Redis | None = None
         self._lock = threading.Lock()
 
@@ -42,13 +46,11 @@ class TokenStore:
         return f"{self.key_prefix}:tokens:{int(company_id)}:{owner_type}:{int(owner_id)}:{phone}"
 
     @property
-    def client(self) -> redis.Redis:
+    def client(self) -> Any:
         with self._lock:
             if self._client is None:
-                self._client = redis.Redis.from_url(
-                    self.url, socket_timeout=10, socket_connect_timeout=5, health_check_interval=30,
-                    decode_responses=True,
-                )
+                factory = redis.RedisCluster.from_url if self.cluster else redis.Redis.from_url
+                self._client = factory(self.url, socket_timeout=10, socket_connect_timeout=5, decode_responses=True)
             return self._client
 
     def _reset(self) -> None:
@@ -64,7 +66,7 @@ class TokenStore:
         """Replace the tokens of each (owner, phone); one round trip per `batch` leads."""
         count = 0
         try:
-            pipe = self.client.pipeline(transaction=True)
+            pipe = self.client.pipeline(transaction=False)
             for s in stamps:
                 key = self.key(s.company_id, s.owner_type, s.owner_id, s.phone)
                 pipe.delete(key)
@@ -76,7 +78,7 @@ class TokenStore:
                 if count % batch == 0:
                     pipe.execute()
             pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._reset()
             raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
         return count
@@ -89,7 +91,7 @@ class TokenStore:
         try:
             for i in range(0, len(names), 1000):
                 self.client.delete(*names[i:i + 1000])
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._reset()
             raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
 
@@ -97,7 +99,7 @@ class TokenStore:
         """What an inbound call from `phone` on this owner gets: one HGETALL."""
         try:
             return dict(self.client.hgetall(self.key(company_id, owner_type, owner_id, phone)))  # type: ignore[arg-type]
-        except (redis.ConnectionError, redis.TimeoutError, OSError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._reset()
             raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
 
@@ -111,7 +113,7 @@ def shared_token_store() -> TokenStore:
         from leadimport import settings
 
         s = settings.redis()
-        _shared = TokenStore(s.url, s.key_prefix)
+        _shared = TokenStore(s.url, s.key_prefix, cluster=s.cluster)
     return _shared
 
 
