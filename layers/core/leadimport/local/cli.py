@@ -16,8 +16,6 @@ import argparse
 import json
 import os
 import sys
-import time
-from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +24,11 @@ DEMO_COMPANY = 1
 
 
 def _quiet_powertools() -> None:
+    import logging
+    import warnings
+
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)  # the moto server's request log
     os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "leadimport")
     os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LeadImportLocal")
     os.environ.setdefault("POWERTOOLS_METRICS_DISABLED", "true")
@@ -256,13 +259,25 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+DEMO_OPTIONS = {
+    "scrub": {"scope": "company", "dialed": True, "connected": True, "converted": True, "opted_out": True,
+              "blocked": True, "dispositions": ["not_interested"]},
+    "defaults": {"traffic_source_id": 2, "lead_priority": 10},
+    # Running the demo again replaces its leads instead of rejecting them as duplicate_lead.
+    "lead_management": {"expire_existing": True, "hours_until_expiration": 72},
+    "additional_data": {"list": "demo"},
+}
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadimport.local.demo_data import ensure_demo_file
 
     path = ensure_demo_file()
-    print(f"Importing {path} into schedule 1 of the demo company (every kind of bad row included)...",
-          file=sys.stderr)
-    code = main(["import", str(path), "--schedule", "1", "--workers", str(args.workers)])
+    options = path.with_name("demo-options.json")
+    options.write_text(json.dumps(DEMO_OPTIONS, indent=2), encoding="utf-8")
+    print(f"Importing {path} into schedule 1 of the demo company, scrubbing against the company's call history\n"
+          f"(options: {options}; the file has every kind of bad row)...", file=sys.stderr)
+    code = main(["import", str(path), "--schedule", "1", "--workers", str(args.workers), "--options", str(options)])
     print("\nNext: `leadimport serve` and open http://127.0.0.1:8000/ for the upload page;"
           " `leadimport owners` lists schedules and offers.", file=sys.stderr)
     return code
@@ -273,7 +288,7 @@ _COMMANDS = {
     "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo,
 }
 
-__all__ = ["main", "render_summary", "ExitStack", "time"]
+__all__ = ["main", "render_summary"]
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -55,6 +55,8 @@ class LocalPipeline:
         self.services = LocalServices.for_cli()
         self._moto: Any = None
         self.aws: LocalAws | None = None
+        self._stop: Any = None
+        self._procs: list[Any] = []
 
     def __enter__(self) -> LocalPipeline:
         from moto.server import ThreadedMotoServer
@@ -82,11 +84,14 @@ class LocalPipeline:
         from leadimport import app
 
         app.reset()
+        if self.workers > 0:
+            self._start_processes()
         return self
 
     def __exit__(self, *exc: object) -> None:
         from leadimport import app
 
+        self._stop_processes()
         app.reset()
         if self._moto is not None:
             self._moto.stop()
@@ -135,15 +140,27 @@ class LocalPipeline:
         if r.status_code >= 300:
             raise RuntimeError(f"upload to the local bucket failed: HTTP {r.status_code} {r.text[:200]}")
 
-    def run_until_done(self, company: int, import_id: str, *, progress: bool = False) -> dict[str, Any]:
+    def _start_processes(self) -> None:
+        """Splitter and workers start with the pipeline, so their start-up overlaps the upload."""
         ctx = mp.get_context("spawn")
-        stop = ctx.Event()
+        self._stop = ctx.Event()
         env = dict(os.environ)
-        procs = [ctx.Process(target=_splitter_loop, args=(env, stop), name="splitter", daemon=True)]
-        procs += [ctx.Process(target=_worker_loop, args=(env, stop), name=f"worker-{i}", daemon=True)
-                  for i in range(self.workers)]
-        for p in procs:
+        self._procs = [ctx.Process(target=_splitter_loop, args=(env, self._stop), name="splitter", daemon=True)]
+        self._procs += [ctx.Process(target=_worker_loop, args=(env, self._stop), name=f"worker-{i}", daemon=True)
+                        for i in range(self.workers)]
+        for p in self._procs:
             p.start()
+
+    def _stop_processes(self) -> None:
+        if self._stop is not None:
+            self._stop.set()
+        for p in self._procs:
+            p.join(timeout=30)
+            if p.is_alive():
+                p.terminate()
+        self._procs = []
+
+    def run_until_done(self, company: int, import_id: str, *, progress: bool = False) -> dict[str, Any]:
         bar = ProgressBar(enabled=progress)
         resource: dict[str, Any] = {}
         try:
@@ -152,16 +169,11 @@ class LocalPipeline:
                 bar.update(resource)
                 if _finished(resource):
                     break
-                if not any(p.is_alive() for p in procs[1:]) or not procs[0].is_alive():
+                if not all(p.is_alive() for p in self._procs):
                     raise RuntimeError("a local pipeline process died; see the messages above")
                 time.sleep(0.2)
         finally:
             bar.close()
-            stop.set()
-            for p in procs:
-                p.join(timeout=30)
-                if p.is_alive():
-                    p.terminate()
         return resource
 
 
@@ -174,8 +186,11 @@ def _finished(r: dict[str, Any]) -> bool:
 
 
 def _child_setup(env: dict[str, str]) -> None:
+    import warnings
+
     os.environ.clear()
     os.environ.update(env)
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
 
 
 def _splitter_loop(env: dict[str, str], stop: Any) -> None:
