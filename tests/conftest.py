@@ -19,7 +19,7 @@ from leadimport.store.db import ConnectionParams, Database
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LeadImportTests")
 os.environ.setdefault("POWERTOOLS_SERVICE_NAME", "leadimport")
 os.environ.setdefault("POWERTOOLS_TRACE_DISABLED", "true")
-os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
+os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "INFO")  # INFO: logging calls run in tests too
 os.environ.setdefault("POWERTOOLS_DEV", "false")
 for _k, _v in FAKE_AWS_ENV.items():
     os.environ[_k] = _v  # never talk to a real AWS account from tests

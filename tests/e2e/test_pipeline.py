@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
 from typing import Any
 
@@ -58,8 +59,8 @@ def test_seed_example_goes_from_upload_to_completed(pipeline_env: LocalAws, db: 
 
     # tokens are in Redis under company/owner/caller_id, one read per inbound call
     key = f"{redis_prefix}:tokens:1:schedule:1:+16785177520"
-    assert redis_client.hgetall(key) == {"lead_priority": "1", "country": "au", "interest": "houses",
-                                         "debt_amount": "500"}
+    assert json.loads(redis_client.get(key)) == {"lead_priority": "1", "country": "au", "interest": "houses",
+                                                 "debt_amount": "500"}
     # enrolled in the schedule's first action
     enrolled = db.run("SELECT count(*) FROM schedule_enrollments e JOIN leads l ON l.id = e.lead_id"
                       " WHERE l.import_id = CAST(:i AS uuid) AND e.action_position = 1 AND e.status = 'active'",

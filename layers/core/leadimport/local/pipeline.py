@@ -191,6 +191,9 @@ def _child_setup(env: dict[str, str]) -> None:
     os.environ.clear()
     os.environ.update(env)
     warnings.filterwarnings("ignore", message="No application metrics to publish")
+    # The handlers log (and emit metrics) on stdout as in Lambda; here stdout belongs to the CLI's output.
+    os.dup2(2, 1)
+    sys.stdout = sys.stderr
 
 
 def _splitter_loop(env: dict[str, str], stop: Any) -> None:

@@ -13,6 +13,7 @@ a lead is never committed without its tokens, and never created twice.
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,7 @@ from leadimport.store.db import Database
 from leadimport.store.tokens import TokenStamp, TokenStore
 
 logger = Logger(child=True)
+ACTION_CACHE_SECONDS = 60  # a schedule's first action, cached per container
 
 
 @dataclass(frozen=True)
@@ -47,6 +49,7 @@ class ChunkImporter:
     def __init__(self, db: Database, tokens: TokenStore):
         self.db = db
         self.tokens = tokens
+        self._actions: dict[tuple[int, int], tuple[float, tuple[int, int] | None]] = {}
 
     def record_unreadable(self, body: str, error: str) -> str | None:
         return record_unreadable_chunk(self.db, body, error)
@@ -172,7 +175,6 @@ class ChunkImporter:
                         continue
                 final.append(c)
 
-            created_ids: list[int] = []
             if dry_run:
                 created_count = len(final)
             else:
@@ -180,9 +182,7 @@ class ChunkImporter:
                 created, lost = self._create_leads(conn, msg.import_id, company_id, owner_type, owner_id, final,
                                                    options)
                 rejections.extend(lost)
-                created_ids = [lead_id for lead_id, _, _ in created]
                 created_count = len(created)
-                self._enroll(conn, company_id, owner_type, owner_id, created_ids, options)
                 by_row = {c.row_no: c for c in final}
                 stamps = [TokenStamp(company_id, owner_type, owner_id, by_row[row].phone, by_row[row].tokens, expires_at)
                           for _, row, expires_at in created]
@@ -204,7 +204,7 @@ class ChunkImporter:
                 # Last, still inside the transaction: a Redis failure rolls the chunk back for a retry.
                 self.tokens.stamp(stamps)
         logger.info("chunk imported", extra={"import_id": msg.import_id, "chunk": msg.chunk_no,
-                                             "created": created_count, "rejected": len(rejections),
+                                             "created_leads": created_count, "rejected_rows": len(rejections),
                                              "import_status": state["status"]})
         return ChunkResult(msg.import_id, msg.chunk_no, "processed", created=created_count, rejected=len(rejections),
                            import_status=state["status"])
@@ -212,52 +212,61 @@ class ChunkImporter:
     def _create_leads(self, conn: Any, import_id: str, company_id: int, owner_type: str, owner_id: int,
                       final: list[LeadCandidate], options: ImportOptions
                       ) -> tuple[list[tuple[int, int, datetime | None]], list[RowRejection]]:
+        """Contacts, then leads with their enrollments; returns (lead id, row, expires_at) of the created."""
         if not final:
             return [], []
         lm = options.lead_management
         by_phone = sorted(final, key=lambda c: c.phone)
-        contacts = sql.upsert_contacts(conn, company_id, [c.phone for c in by_phone], [c.region for c in by_phone],
-                                       [c.time_zone for c in by_phone], lm.opt, lm.block)
-        assert len(contacts) == len(by_phone)
+        sql.upsert_contacts(conn, company_id, [c.phone for c in by_phone], [c.region for c in by_phone],
+                            [c.time_zone for c in by_phone], lm.opt, lm.block)
+        now = datetime.now(UTC)
         default_expiry = lm.hours_until_expiration * 3600 if lm.hours_until_expiration else None
-        action = self._first_action(conn, company_id, owner_type, owner_id, options)
-        next_at = datetime.now(UTC) + timedelta(minutes=action[1]) if action else None
+        expires_at: list[datetime | None] = []
+        for c in final:
+            seconds = c.expires_in_seconds if c.expires_in_seconds is not None else default_expiry
+            expires_at.append(now + timedelta(seconds=seconds) if seconds is not None else None)
         d = options.defaults
         rows = sql.insert_leads(
             conn, company_id=company_id, owner_type=owner_type, owner_id=owner_id, import_id=import_id,
             rows=[c.row_no for c in final], phones=[c.phone for c in final], emails=[c.email for c in final],
-            expires_seconds=[c.expires_in_seconds if c.expires_in_seconds is not None else default_expiry
-                             for c in final],
-            ips=[c.remote_ip for c in final], priorities=[c.lead_priority for c in final],
+            expires_at=expires_at, ips=[c.remote_ip for c in final], priorities=[c.lead_priority for c in final],
             sub_ids=[c.sub_id for c in final], tokens=[c.tokens for c in final],
             traffic_source_id=d.traffic_source_id, buyer_ids=list(d.buyer_ids),
-            max_contact_attempts=lm.max_contact_attempts, next_action_at=next_at,
+            max_contact_attempts=lm.max_contact_attempts,
+            enroll_in=self._enrollments(conn, company_id, owner_type, owner_id, options, now),
         )
-        created = [(lead_id, row, expires_at) for lead_id, row, _, expires_at in rows]
-        created_rows = {row for _, row, _ in created}
+        expiry_by_row = {c.row_no: e for c, e in zip(final, expires_at, strict=True)}
+        created = [(lead_id, row, expiry_by_row[row]) for lead_id, row in rows]
+        created_rows = {row for _, row in rows}
         lost = [RowRejection(c.row_no, Reason.DUPLICATE_LEAD,
                              "Another import created a live lead for this number at the same time.", c.values)
                 for c in final if c.row_no not in created_rows]
         return created, lost
 
-    def _first_action(self, conn: Any, company_id: int, owner_type: str, owner_id: int,
-                      options: ImportOptions) -> tuple[int, int] | None:
-        if owner_type != "schedule" or not options.lead_management.schedule_leads:
-            return None
-        return sql.first_action(conn, company_id, owner_id)
+    def _enrollments(self, conn: Any, company_id: int, owner_type: str, owner_id: int, options: ImportOptions,
+                     now: datetime) -> list[tuple[int, int, datetime]]:
+        """(schedule, first action position, next action time) for each schedule a new lead is enrolled in:
+        the owner schedule, and the "Add To Schedule" one; none when "Schedule Leads?" is off."""
+        lm = options.lead_management
+        if not lm.schedule_leads:
+            return []
+        schedules = [owner_id] if owner_type == "schedule" else []
+        if lm.add_to_schedule_id is not None:
+            schedules.append(lm.add_to_schedule_id)
+        out = []
+        for schedule_id in schedules:
+            action = self._first_action(conn, company_id, schedule_id)
+            if action is not None:
+                out.append((schedule_id, action[0], now + timedelta(minutes=action[1])))
+        return out
 
-    def _enroll(self, conn: Any, company_id: int, owner_type: str, owner_id: int, lead_ids: list[int],
-                options: ImportOptions) -> None:
-        action = self._first_action(conn, company_id, owner_type, owner_id, options)
-        if action is not None:
-            sql.enroll(conn, company_id, owner_id, lead_ids, action[0],
-                       datetime.now(UTC) + timedelta(minutes=action[1]))
-        extra = options.lead_management.add_to_schedule_id
-        if extra is not None and lead_ids and options.lead_management.schedule_leads:
-            extra_action = sql.first_action(conn, company_id, extra)
-            if extra_action is not None:
-                sql.enroll(conn, company_id, extra, lead_ids, extra_action[0],
-                           datetime.now(UTC) + timedelta(minutes=extra_action[1]))
+    def _first_action(self, conn: Any, company_id: int, schedule_id: int) -> tuple[int, int] | None:
+        key = (company_id, schedule_id)
+        cached = self._actions.get(key)
+        if cached is None or cached[0] < time.monotonic():
+            cached = (time.monotonic() + ACTION_CACHE_SECONDS, sql.first_action(conn, company_id, schedule_id))
+            self._actions[key] = cached
+        return cached[1]
 
     def _take_over(self, conn: Any, import_id: str, company_id: int, lost_rows: list[tuple[int, int]],
                    options: ImportOptions) -> tuple[list[RowRejection], int]:
@@ -267,7 +276,7 @@ class ChunkImporter:
         held_rows = [held for held, _ in lost_rows]
         already_rejected = {r[0] for r in conn.run(
             "SELECT row_no FROM lead_import_rejections WHERE import_id = CAST(:i AS uuid)"
-            " AND row_no = ANY(CAST(:r AS int[]))", i=import_id, r=held_rows) or []}
+            " AND row_no = ANY(CAST(:r AS int[]))", i=import_id, r=sql.id_array(held_rows)) or []}
         leads = sql.lead_rows_for_takeover(conn, import_id, held_rows)
         sql.expire_leads(conn, company_id, [lead_id for lead_id, _ in leads])
         out = [RowRejection(held, Reason.DUPLICATE_IN_FILE, _dup_message(winner, options.duplicates), {})

@@ -1,0 +1,33 @@
+"""CSV reading for the importer: header checks, streaming rows with byte offsets, column mapping, chunks."""
+
+from leadimport.csv_io.chunker import chunk_rows, estimate_row_bytes
+from leadimport.csv_io.mapping import RESERVED_COLUMNS, ResolvedColumns, apply, resolve_columns
+from leadimport.csv_io.reader import (
+    DELIMITERS,
+    CsvHeader,
+    CsvLimits,
+    CsvRow,
+    FileRejectedError,
+    iter_rows,
+    no_data_rows_error,
+    open_csv,
+    read_header,
+)
+
+__all__ = [
+    "DELIMITERS",
+    "RESERVED_COLUMNS",
+    "CsvHeader",
+    "CsvLimits",
+    "CsvRow",
+    "FileRejectedError",
+    "ResolvedColumns",
+    "apply",
+    "chunk_rows",
+    "estimate_row_bytes",
+    "iter_rows",
+    "no_data_rows_error",
+    "open_csv",
+    "read_header",
+    "resolve_columns",
+]

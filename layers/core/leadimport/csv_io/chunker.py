@@ -1,0 +1,112 @@
+"""Group rows into chunks bounded by a row count and an estimated JSON size."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator
+
+from leadimport.csv_io.reader import CsvRow
+
+__all__ = ["ROW_OVERHEAD_BYTES", "FIELD_OVERHEAD_BYTES", "chunk_rows", "estimate_row_bytes"]
+
+ROW_OVERHEAD_BYTES = 16  # brackets, row number, separators
+FIELD_OVERHEAD_BYTES = 6  # quotes, comma, and some slack for a key
+
+
+def _plain(text: str) -> bool:
+    """True when json.dumps(text) is just text in quotes: ASCII, no control chars, no quote or backslash."""
+    return text.isascii() and text.isprintable() and '"' not in text and "\\" not in text
+
+
+def estimate_row_bytes(values: list[str]) -> int:
+    """A conservative estimate of the JSON size of one row's values.
+
+    Plain ASCII fields count their length; a field with characters JSON escapes (quotes,
+    backslashes, control or non-ASCII characters) counts ``len(json.dumps(field))``, which is at
+    least its UTF-8 length.
+    """
+    size = ROW_OVERHEAD_BYTES + FIELD_OVERHEAD_BYTES * len(values)
+    joined = "".join(values)
+    if _plain(joined):
+        return size + len(joined)
+    for value in values:
+        size += len(value) if _plain(value) else len(json.dumps(value))
+    return size
+
+
+# Bytes json.dumps escapes in ASCII text: control characters, the quote and the backslash.
+_ESCAPED_BYTES = bytes(range(0x20)) + b'"\\\x7f'
+
+
+def _all_plain(texts: list[str]) -> bool:
+    """True when no text has a character json.dumps escapes (one C-level scan for a whole chunk)."""
+    joined = "".join(texts)
+    if not joined.isascii():
+        return False
+    raw = joined.encode("ascii")
+    return len(raw.translate(None, _ESCAPED_BYTES)) == len(raw)
+
+
+def _message_bytes(row: CsvRow) -> int:
+    return 0 if row.message is None else len(json.dumps(row.message)) + 32  # reason code and message
+
+
+def _exact_chunks(rows: list[CsvRow], max_rows: int, max_bytes: int) -> Iterator[list[CsvRow]]:
+    chunk: list[CsvRow] = []
+    size = 0
+    for row in rows:
+        row_size = estimate_row_bytes(row.values) + _message_bytes(row)
+        if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
+            yield chunk
+            chunk = []
+            size = 0
+        chunk.append(row)
+        size += row_size
+    if chunk:
+        yield chunk
+
+
+def chunk_rows(
+    rows: Iterable[CsvRow], *, max_rows: int = 500, max_bytes: int = 200_000
+) -> Iterator[list[CsvRow]]:
+    """Group consecutive rows into chunks of at most ``max_rows`` rows and about ``max_bytes`` of JSON.
+
+    The size of a row is :func:`estimate_row_bytes` of its values (plus its message, if any).
+    Order is preserved. A single row larger than ``max_bytes`` forms a chunk on its own.
+
+    Rows are first grouped assuming their text needs no JSON escaping (length only, cheap); each
+    group is then checked with one scan, and a group that has characters to escape is split
+    again with the per-row estimate.
+    """
+    if max_rows < 1:
+        raise ValueError("max_rows must be at least 1")
+    chunk: list[CsvRow] = []
+    texts: list[str] = []
+    count = 0
+    size = 0
+    per_row = ROW_OVERHEAD_BYTES
+    per_field = FIELD_OVERHEAD_BYTES
+    for row in rows:
+        values = row.values
+        text = "".join(values)
+        row_size = per_row + per_field * len(values) + len(text)  # a lower bound of the estimate
+        if row.message is not None:
+            row_size += _message_bytes(row)
+        if count and (count >= max_rows or size + row_size > max_bytes):
+            if _all_plain(texts):
+                yield chunk
+            else:
+                yield from _exact_chunks(chunk, max_rows, max_bytes)
+            chunk = []
+            texts = []
+            count = 0
+            size = 0
+        chunk.append(row)
+        texts.append(text)
+        count += 1
+        size += row_size
+    if chunk:
+        if _all_plain(texts):
+            yield chunk
+        else:
+            yield from _exact_chunks(chunk, max_rows, max_bytes)

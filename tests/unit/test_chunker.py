@@ -1,0 +1,88 @@
+"""leadimport.csv_io.chunker: row-count and JSON-size bounded chunks."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from leadimport.csv_io import CsvRow, chunk_rows, estimate_row_bytes
+
+pytestmark = pytest.mark.unit
+
+
+def make_rows(values: list[list[str]]) -> list[CsvRow]:
+    return [CsvRow(row_no=i + 1, values=v, end_offset=(i + 1) * 10) for i, v in enumerate(values)]
+
+
+def json_size(row: CsvRow) -> int:
+    return len(json.dumps(row.values).encode())
+
+
+def test_row_count_limit() -> None:
+    rows = make_rows([["1", "a"]] * 1201)
+    chunks = list(chunk_rows(rows))
+    assert [len(c) for c in chunks] == [500, 500, 201]
+    assert [r for c in chunks for r in c] == rows
+
+
+def test_byte_limit() -> None:
+    rows = make_rows([["x" * 1000]] * 10)
+    chunks = list(chunk_rows(rows, max_bytes=3100))
+    assert [len(c) for c in chunks] == [3, 3, 3, 1]
+
+
+def test_single_oversized_row_is_its_own_chunk() -> None:
+    rows = make_rows([["a"], ["x" * 5000], ["b"]])
+    assert [len(c) for c in chunk_rows(rows, max_bytes=1000)] == [1, 1, 1]
+
+
+def test_empty_input() -> None:
+    assert list(chunk_rows([])) == []
+
+
+def test_invalid_max_rows() -> None:
+    with pytest.raises(ValueError):
+        list(chunk_rows([], max_rows=0))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ['"' * 50, "\\" * 50, "\x01" * 50, "é" * 50, "😀" * 50, "a\nb\tc" * 10, "plain text"],
+)
+def test_estimate_is_at_least_the_json_size(value: str) -> None:
+    values = [value, "x", ""]
+    assert estimate_row_bytes(values) >= len(json.dumps(values).encode())
+    assert estimate_row_bytes(values) >= len(json.dumps(values, ensure_ascii=False).encode())
+
+
+def test_escaping_characters_make_smaller_chunks() -> None:
+    plain = make_rows([["a" * 100]] * 20)
+    quoted = make_rows([['"' * 100]] * 20)
+    assert len(list(chunk_rows(plain, max_bytes=1300))) < len(list(chunk_rows(quoted, max_bytes=1300)))
+
+
+def test_rejected_rows_count_their_message() -> None:
+    row = CsvRow(1, ["a"], 10, "malformed_row", "m" * 500)
+    assert [len(c) for c in chunk_rows([row, row, row], max_bytes=1200)] == [2, 1]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    values=st.lists(st.lists(st.text(max_size=40), min_size=1, max_size=4), max_size=60),
+    max_rows=st.integers(min_value=1, max_value=50),
+    max_bytes=st.integers(min_value=50, max_value=2000),
+)
+def test_chunks_concatenate_back_and_respect_limits(
+    values: list[list[str]], max_rows: int, max_bytes: int
+) -> None:
+    rows = make_rows(values)
+    chunks = list(chunk_rows(iter(rows), max_rows=max_rows, max_bytes=max_bytes))
+    assert [r for c in chunks for r in c] == rows
+    for chunk in chunks:
+        assert 1 <= len(chunk) <= max_rows
+        if len(chunk) > 1:
+            assert sum(json_size(r) for r in chunk) <= max_bytes
+            assert sum(estimate_row_bytes(r.values) for r in chunk) <= max_bytes
