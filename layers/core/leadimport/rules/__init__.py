@@ -1,0 +1,1 @@
+"""Pure per-value rules (phone numbers, dedicated lead columns): no I/O."""
