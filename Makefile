@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all lint check-template build bench migrate clean
+.PHONY: install demo test test-all lint check-template build bench migrate openapi clean
 
 install: $(STAMP)
 
@@ -40,6 +40,9 @@ build: check-template
 
 bench: install
 	$(BIN)/python -m benchmarks.run
+
+openapi: install
+	$(BIN)/python -m leadimport.local.openapi
 
 migrate: install
 	$(BIN)/leadimport migrate

@@ -1,7 +1,14 @@
 """CSV reading for the importer: header checks, streaming rows with byte offsets, column mapping, chunks."""
 
 from leadimport.csv_io.chunker import chunk_rows, estimate_row_bytes
-from leadimport.csv_io.mapping import RESERVED_COLUMNS, ResolvedColumns, apply, resolve_columns
+from leadimport.csv_io.mapping import (
+    RESERVED_COLUMNS,
+    ResolvedColumns,
+    apply,
+    likely_phone_column,
+    propose_mapping,
+    resolve_columns,
+)
 from leadimport.csv_io.reader import (
     DELIMITERS,
     CsvHeader,
@@ -26,6 +33,8 @@ __all__ = [
     "chunk_rows",
     "estimate_row_bytes",
     "iter_rows",
+    "likely_phone_column",
+    "propose_mapping",
     "no_data_rows_error",
     "open_csv",
     "read_header",

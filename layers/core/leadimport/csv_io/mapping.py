@@ -124,15 +124,34 @@ def resolve_columns(
     return ResolvedColumns(names=names, source=source)
 
 
-def _missing_caller_id_message(source: list[str], names: list[str | None]) -> str:
+def likely_phone_column(source: list[str]) -> int | None:
+    """Index of the header column that most looks like the phone (phone_number, Telephone, ...), if any."""
     best: tuple[int, int] | None = None  # (rank, index)
     for index, name in enumerate(source):
         rank = _phone_rank(name)
         if rank is not None and (best is None or rank < best[0]):
             best = (rank, index)
-    if best is not None:
-        original = source[best[1]]
-        current = names[best[1]]
+    return best[1] if best else None
+
+
+def propose_mapping(header_columns: list[str], column_mapping: dict[str, str | None] | None) -> dict[str, str | None]:
+    """The preview's proposed mapping: the import's own, plus the likely phone column as caller_id when
+    the file has no caller_id column."""
+    proposal = dict(column_mapping or {})
+    targets = {_key(str(v)) for v in proposal.values() if v}
+    if "caller_id" in targets or any(_key(c) == "caller_id" and c not in proposal for c in header_columns):
+        return proposal
+    index = likely_phone_column(header_columns)
+    if index is not None:
+        proposal[header_columns[index]] = "caller_id"
+    return proposal
+
+
+def _missing_caller_id_message(source: list[str], names: list[str | None]) -> str:
+    index = likely_phone_column(source)
+    if index is not None:
+        original = source[index]
+        current = names[index]
         mapping = json.dumps({original: "caller_id"}, ensure_ascii=False)
         how = "rename it to caller_id, or map it" if current is not None and current == original else "map it"
         return (

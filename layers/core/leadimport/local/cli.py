@@ -79,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("demo", help="import the sample file with every kind of bad row")
     p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
 
+    p = sub.add_parser("serve", help="serve the API and the upload page on 127.0.0.1, with the pipeline running")
+    p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
+    p.add_argument("--workers", type=int, default=min(os.cpu_count() or 2, 4),
+                   help="worker processes (default: cores, at most 4)")
+
     args = parser.parse_args(argv)
     try:
         return int(_COMMANDS[args.command](args))
@@ -269,6 +274,12 @@ DEMO_OPTIONS = {
 }
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from leadimport.local.server import serve
+
+    return serve(args.port, workers=max(1, args.workers))
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from leadimport.local.demo_data import ensure_demo_file
 
@@ -285,7 +296,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 _COMMANDS = {
     "import": cmd_import, "status": cmd_status, "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
-    "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo,
+    "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
 }
 
 __all__ = ["main", "render_summary"]

@@ -15,6 +15,7 @@ which the worker's (import, chunk) done-marker absorbs.
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from leadimport.csv_io import (
     FileRejectedError,
     chunk_rows,
     iter_rows,
+    propose_mapping,
     read_header,
     resolve_columns,
 )
@@ -153,8 +155,9 @@ class Splitter:
                 source="drop", upload_key=key, object_version=info.version,
             )
             if created is not None:
-                conn.run("UPDATE lead_imports SET object_size = :s, error = :e, finished_at = CASE WHEN :e IS NULL"
-                         " THEN NULL ELSE now() END WHERE id = CAST(:id AS uuid)",
+                conn.run("UPDATE lead_imports SET object_size = :s, error = CAST(:e AS text),"
+                         " finished_at = CASE WHEN CAST(:e AS text) IS NULL THEN NULL ELSE now() END"
+                         " WHERE id = CAST(:id AS uuid)",
                          s=info.size, e=error, id=created["id"])
         if created is None:  # a concurrent duplicate event created it first
             with self.db.transaction() as conn:
@@ -206,9 +209,12 @@ class Splitter:
         if job["split_offset"] is None:
             with self.uploads.open(job["upload_key"], 0, job["object_version"]) as stream:
                 header = read_header(stream, delimiter=options.delimiter, encoding=options.encoding, limits=limits)
-                resolved = resolve_columns(header.columns, options.column_mapping)
                 if options.preview and not (job["header"] or {}).get("confirmed"):
-                    return self._preview(import_id, job, header, resolved.names, options, stream)
+                    # The preview proposes a mapping (e.g. "Phone Number" -> caller_id) instead of failing.
+                    mapping = propose_mapping(header.columns, options.column_mapping)
+                    resolved = resolve_columns(header.columns, mapping)
+                    return self._preview(import_id, job, header, resolved.names, options, mapping)
+                resolved = resolve_columns(header.columns, options.column_mapping)
             self._save_header(import_id, header, resolved.names)
             offset, next_row, next_chunk = header.data_offset, 1, 0
         else:
@@ -248,10 +254,13 @@ class Splitter:
         return self._finish(import_id, offset, next_row - 1, next_chunk)
 
     def _preview(self, import_id: str, job: dict[str, Any], header: CsvHeader, columns: list[str | None],
-                 options: ImportOptions, stream: Any) -> SplitOutcome:
+                 options: ImportOptions, mapping: dict[str, str | None]) -> SplitOutcome:
+        """Read the first rows and run them through the worker's row rules, then wait for the user."""
         rules = RowRules(options, header.columns, columns)
         preview_rows: list[dict[str, Any]] = []
-        for row in iter_rows(stream, header, limits=self.config.limits):
+        with self.uploads.open(job["upload_key"], header.data_offset, job["object_version"]) as stream:
+            rows = list(itertools.islice(iter_rows(stream, header, limits=self.config.limits), PREVIEW_ROWS))
+        for row in rows:
             if row.reason is not None:
                 outcome: dict[str, Any] = {"row": row.row_no, "outcome": "rejected", "reason": row.reason,
                                            "message": row.message}
@@ -267,13 +276,12 @@ class Splitter:
                                "message": result.message}
             outcome["values"] = values
             preview_rows.append(outcome)
-            if len(preview_rows) >= PREVIEW_ROWS:
-                break
         if not preview_rows:
             raise FileRejectedError("no_data_rows", "The file has a header row but no data rows.")
         preview = {
             "encoding": header.encoding, "delimiter": header.delimiter, "header": header.columns,
             "proposed_mapping": {src: dst for src, dst in zip(header.columns, columns, strict=True)},
+            "column_mapping": mapping,
             "rows": preview_rows,
         }
         with self.db.transaction() as conn:

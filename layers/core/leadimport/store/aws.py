@@ -10,6 +10,7 @@ from typing import Any, BinaryIO
 
 import boto3
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from leadimport.messages import ChunkMessage
 
@@ -81,7 +82,12 @@ class UploadStore:
             kwargs["Range"] = f"bytes={offset}-"
         if version_id and version_id != "null" and not version_id.startswith("etag:"):
             kwargs["VersionId"] = version_id
-        body = self.client.get_object(**kwargs)["Body"]
+        try:
+            body = self.client.get_object(**kwargs)["Body"]
+        except ClientError as exc:
+            if offset and exc.response.get("Error", {}).get("Code") == "InvalidRange":
+                return io.BytesIO(b"")  # resuming exactly at the end of the object: nothing left to read
+            raise
         return io.BufferedReader(_BodyRaw(body), buffer_size=buffer_size)  # type: ignore[return-value]
 
     def presigned_post(self, key: str, max_bytes: int, expires: int, content_type: str = "text/csv") -> dict[str, Any]:

@@ -1,0 +1,145 @@
+"""The import API through its Lambda handler, with real PostgreSQL and moto S3."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadimport.local.pipeline import call_api
+from leadimport.local.runner import LocalAws, load_handler, run_inline_until_idle
+from leadimport.store.db import Database
+
+pytestmark = pytest.mark.integration
+OPENAPI = Path(__file__).parents[2] / "docs" / "openapi.json"
+
+
+def create(company: int = 1, **body: Any) -> tuple[int, dict[str, Any]]:
+    status, created, _ = call_api(company, "POST", "/imports", body={"owner": {"type": "schedule", "id": 1}, **body})
+    return status, created
+
+
+def test_presigned_post_policy_fixes_key_size_type_and_expiry(pipeline_env: LocalAws) -> None:
+    status, imp = create()
+    assert status == 201 and imp["status"] == "awaiting_upload"
+    post = imp["upload"]["post"]
+    key = f"uploads/1/{imp['id']}/upload.csv"
+    assert post["fields"]["key"] == key
+    assert post["url"].endswith(pipeline_env.wiring.bucket_name) or pipeline_env.wiring.bucket_name in post["url"]
+    policy = json.loads(base64.b64decode(post["fields"]["policy"]))
+    conditions = policy["conditions"]
+    assert ["content-length-range", 1, pipeline_env.wiring.max_upload_bytes] in conditions
+    assert {"key": key} in conditions
+    assert {"Content-Type": "text/csv"} in conditions
+    assert {"bucket": pipeline_env.wiring.bucket_name} in conditions
+    assert not any(isinstance(c, list) and c[0] == "starts-with" for c in conditions)  # no wildcard keys
+    from datetime import UTC, datetime
+
+    expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
+    assert 3000 < (expires - datetime.now(UTC)).total_seconds() <= 3600
+    assert post["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"  # SigV4, not SigV2
+    assert "X-Amz-Signature=" in imp["upload"]["put_url"] and key in imp["upload"]["put_url"]
+
+
+def test_default_name_is_owner_and_date(pipeline_env: LocalAws) -> None:
+    _, imp = create()
+    assert imp["name"].startswith("New Debt Leads - Call then SMS @ ")
+
+
+@pytest.mark.parametrize(("body", "code", "words"), [
+    ({"owner": {"type": "schedule", "id": 3}}, "unknown_owner", "no schedule 3"),  # company 2's schedule
+    ({"owner": {"type": "schedule", "id": 1}, "scrubb": {}}, "invalid_request", "scrubb"),
+    ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"opt": ["opt_out", "opt_in"]}},
+     "invalid_request", "cannot both"),
+    ({"owner": {"type": "schedule", "id": 1}, "defaults": {"buyer_ids": [3]}}, "unknown_buyer", "buyer 3"),
+    ({"owner": {"type": "schedule", "id": 1}, "defaults": {"traffic_source_id": 3}}, "unknown_traffic_source", "3"),
+    ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"add_to_schedule_id": 1}},
+     "contradictory_options", "already targets"),
+    ({"owner": {"type": "schedule", "id": 1}, "scrub": {"dialed": True}}, "invalid_request", "scope"),
+    ({"owner": {"type": "offer", "id": 1}, "default_country": "Narnia"}, "invalid_request", "Narnia"),
+])
+def test_bad_requests_are_rejected_with_a_code_and_a_sentence(pipeline_env: LocalAws, body: dict[str, Any],
+                                                              code: str, words: str) -> None:
+    status, problem, _ = call_api(1, "POST", "/imports", body=body)
+    assert status == 422
+    assert problem["code"] == code and words in problem["message"]
+
+
+def test_list_is_newest_first_with_cursor_pagination_and_status_filter(pipeline_env: LocalAws) -> None:
+    ids = [create()[1]["id"] for _ in range(5)]
+    status, page1, _ = call_api(1, "GET", "/imports", query={"limit": "2"})
+    assert status == 200 and [i["id"] for i in page1["items"]] == ids[::-1][:2]
+    _, page2, _ = call_api(1, "GET", "/imports", query={"limit": "2", "cursor": page1["next_cursor"]})
+    _, page3, _ = call_api(1, "GET", "/imports", query={"limit": "2", "cursor": page2["next_cursor"]})
+    assert [i["id"] for i in page2["items"] + page3["items"]] == ids[::-1][2:]
+    assert page3["next_cursor"] is None
+    _, filtered, _ = call_api(1, "GET", "/imports", query={"status": "completed"})
+    assert filtered["items"] == []
+    status, problem, _ = call_api(1, "GET", "/imports", query={"status": "nonsense"})
+    assert status == 422
+
+
+def test_errors_are_paginated_and_filtered_by_reason(pipeline_env: LocalAws) -> None:
+    _, imp = create()
+    lines = ["caller_id"] + ["bad"] * 5 + ["", "9518761336"]
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body="\n".join(lines).encode())
+    run_inline_until_idle(pipeline_env)
+    _, page, _ = call_api(1, "GET", f"/imports/{imp['id']}/errors", query={"limit": "4"})
+    assert [e["row"] for e in page["items"]] == [1, 2, 3, 4]
+    _, rest, _ = call_api(1, "GET", f"/imports/{imp['id']}/errors", query={"limit": "4", "cursor": page["next_cursor"]})
+    assert [e["row"] for e in rest["items"]] == [5] and rest["next_cursor"] is None  # row 6 is blank: not numbered
+    _, missing, _ = call_api(1, "GET", f"/imports/{imp['id']}/errors", query={"reason": "invalid_phone"})
+    assert len(missing["items"]) == 5
+
+
+def test_cancel_mid_import_leaves_counters_that_add_up(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch,
+                                                       db: Database) -> None:
+    monkeypatch.setenv("CHUNK_ROWS", "10")
+    from leadimport import app
+    from leadimport.local.events import LambdaContext, make_sqs_batch
+
+    app.reset()
+    _, imp = create()
+    body = "caller_id\n" + "\n".join(f"+1951876{i:04d}" for i in range(100)) + "\n"
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=body.encode())
+    pipeline_env.deliver_s3_events(load_handler("splitter"))  # split: 10 chunks queued
+    got = pipeline_env.sqs.receive_message(QueueUrl=pipeline_env.chunk_queue_url, MaxNumberOfMessages=10)["Messages"]
+    worker = load_handler("worker")
+    worker(make_sqs_batch([m["Body"] for m in got[:3]]), LambdaContext())  # 3 chunks processed
+    status, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    worker(make_sqs_batch([m["Body"] for m in got[3:]]), LambdaContext())  # the rest arrive after the cancel
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["status"] == "cancelled"
+    assert final["created_leads"] == 30 and final["unprocessed_rows"] == 70
+    assert final["created_leads"] + final["rejected_rows"] + final["unprocessed_rows"] == final["total_rows"] == 100
+    status, _, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert status == 409
+
+
+def test_start_is_refused_unless_awaiting_confirmation(pipeline_env: LocalAws) -> None:
+    _, imp = create()
+    status, problem, _ = call_api(1, "POST", f"/imports/{imp['id']}/start", body={})
+    assert status == 409 and problem["code"] == "not_awaiting_confirmation"
+
+
+def test_malformed_import_ids_are_404_not_500(pipeline_env: LocalAws) -> None:
+    for path in ["/imports/not-a-uuid", "/imports/00000000-0000-0000-0000-000000000000/errors"]:
+        status, problem, _ = call_api(1, "GET", path)
+        assert status == 404 and problem["code"] == "import_not_found"
+
+
+def test_openapi_document_matches_the_routes(pipeline_env: LocalAws) -> None:
+    """docs/openapi.json is generated from the routes; regenerate it with `make openapi` when they change."""
+    status, served, _ = call_api(None, "GET", "/openapi.json")
+    assert status == 200
+    committed = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    assert served == committed, "routes and docs/openapi.json drifted: run `make openapi`"
+    paths = set(served["paths"])
+    assert {"/imports", "/imports/{import_id}", "/imports/{import_id}/errors", "/imports/{import_id}/errors.csv",
+            "/imports/{import_id}/start", "/imports/{import_id}/cancel", "/imports/{import_id}/preview"} <= paths

@@ -1,0 +1,228 @@
+"""The splitter on moto S3/SQS and the real PostgreSQL: ways in, duplicates, checkpoints, preview, limits."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from leadimport.local.events import LambdaContext, make_s3_event
+from leadimport.local.pipeline import call_api
+from leadimport.local.runner import LocalAws, load_handler, run_inline_until_idle
+from leadimport.messages import ChunkMessage
+from leadimport.store.db import Database
+
+pytestmark = pytest.mark.integration
+
+
+def put(aws: LocalAws, key: str, body: bytes, **kwargs: Any) -> str:
+    r = aws.s3.put_object(Bucket=aws.wiring.bucket_name, Key=key, Body=body, **kwargs)
+    return str(r.get("VersionId"))
+
+
+def drain_chunks(aws: LocalAws) -> list[ChunkMessage]:
+    out = []
+    while True:
+        got = aws.sqs.receive_message(QueueUrl=aws.chunk_queue_url, MaxNumberOfMessages=10)
+        msgs = got.get("Messages", [])
+        if not msgs:
+            return sorted(out, key=lambda m: m.chunk_no)
+        for m in msgs:
+            out.append(ChunkMessage.from_json(m["Body"]))
+            aws.sqs.delete_message(QueueUrl=aws.chunk_queue_url, ReceiptHandle=m["ReceiptHandle"])
+
+
+def purge_events(aws: LocalAws) -> None:
+    aws.sqs.purge_queue(QueueUrl=aws.events_queue_url)
+
+
+def csv_bytes(n: int) -> bytes:
+    lines = ["caller_id,email,note"] + [f"+1951876{i:04d},u{i}@example.com,\"note, {i}\"" for i in range(n)]
+    return ("\r\n".join(lines) + "\r\n").encode()
+
+
+def created_import(company: int = 1, **options: Any) -> dict[str, Any]:
+    status, body, text = call_api(company, "POST", "/imports", body={"owner": {"type": "schedule", "id": 1}, **options})
+    assert status == 201, text
+    return body
+
+
+def test_queued_messages_cover_every_row_once_in_order(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given small chunks, so the file makes many messages
+    monkeypatch.setenv("CHUNK_ROWS", "7")
+    from leadimport import app
+
+    app.reset()
+    imp = created_import()
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"], csv_bytes(100))
+    purge_events(pipeline_env)
+    # When the S3 event reaches the splitter
+    event = make_s3_event(pipeline_env.wiring.bucket_name, imp["upload"]["post"]["fields"]["key"])
+    load_handler("splitter")(event, LambdaContext())
+    # Then the chunks cover rows 1..100 exactly once, in order within each chunk
+    chunks = drain_chunks(pipeline_env)
+    rows = [n for c in chunks for n, _ in c.rows]
+    assert rows == list(range(1, 101))
+    assert [c.chunk_no for c in chunks] == list(range(15))
+    assert all(len(c.rows) <= 7 for c in chunks)
+    assert chunks[3].rows[0] == (22, ["+19518760021", "u21@example.com", "note, 21"])
+    _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert status["status"] == "processing" and status["total_rows"] == 100
+
+
+def test_a_duplicate_s3_event_starts_nothing_new(pipeline_env: LocalAws) -> None:
+    imp = created_import()
+    key = imp["upload"]["post"]["fields"]["key"]
+    put(pipeline_env, key, csv_bytes(10))
+    purge_events(pipeline_env)
+    splitter = load_handler("splitter")
+    event = make_s3_event(pipeline_env.wiring.bucket_name, key)
+    first = splitter(event, LambdaContext())
+    second = splitter(event, LambdaContext())
+    assert first["outcomes"][0]["status"] == "processing"
+    assert second["outcomes"][0]["status"] == "skipped"
+    assert len(drain_chunks(pipeline_env)) == 1
+
+
+def test_a_tiny_time_budget_continues_from_the_checkpoint_without_losing_a_row(
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch, db: Database) -> None:
+    # Given chunks of 3 rows and a splitter that always believes it is out of time after a batch
+    monkeypatch.setenv("CHUNK_ROWS", "3")
+    monkeypatch.setenv("SPLIT_TIME_MARGIN_MS", str(10**9))
+    from leadimport import app
+
+    app.reset()
+    imp = created_import()
+    key = imp["upload"]["post"]["fields"]["key"]
+    put(pipeline_env, key, csv_bytes(95))
+    # When the pipeline runs (each invocation sends one batch of 10 chunks, then queues a continuation)
+    run_inline_until_idle(pipeline_env)
+    # Then every row was imported once
+    _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert status["status"] == "completed"
+    assert (status["total_rows"], status["created_leads"]) == (95, 95)
+    assert db.run("SELECT count(*), count(DISTINCT import_row) FROM leads WHERE import_id = CAST(:i AS uuid)",
+                  i=imp["id"]) == [[95, 95]]
+    assert db.run("SELECT chunk_count FROM lead_imports WHERE id = CAST(:i AS uuid)", i=imp["id"]) == [[32]]
+
+
+def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CHUNK_ROWS", "2")
+    from leadimport import app
+    from leadimport.store.aws import ChunkQueue
+
+    app.reset()
+    imp = created_import()
+    key = imp["upload"]["post"]["fields"]["key"]
+    put(pipeline_env, key, csv_bytes(50))
+    purge_events(pipeline_env)
+    real_send = ChunkQueue.send
+    calls = {"n": 0}
+
+    def crash_on_third_batch(self: ChunkQueue, chunks: Any) -> None:
+        calls["n"] += 1
+        real_send(self, chunks)
+        if calls["n"] == 3:
+            raise RuntimeError("the Lambda was killed after sending, before the checkpoint")
+
+    monkeypatch.setattr(ChunkQueue, "send", crash_on_third_batch)
+    event = make_s3_event(pipeline_env.wiring.bucket_name, key)
+    splitter = load_handler("splitter")
+    with pytest.raises(RuntimeError):
+        splitter(event, LambdaContext())
+    monkeypatch.setattr(ChunkQueue, "send", real_send)
+    splitter(event, LambdaContext())  # S3 retries the event
+    chunks = drain_chunks(pipeline_env)
+    by_no: dict[int, list[str]] = {}
+    for c in chunks:
+        by_no.setdefault(c.chunk_no, []).append(c.to_json())
+    assert sorted(by_no) == list(range(25))
+    assert all(len(set(bodies)) == 1 for bodies in by_no.values())  # re-sent chunks are identical
+    assert sorted(n for bodies in by_no.values() for n, _ in ChunkMessage.from_json(bodies[0]).rows) == list(range(1, 51))
+
+
+def test_a_dropped_file_creates_its_import_with_options_from_metadata(pipeline_env: LocalAws, db: Database) -> None:
+    options = {"scrub": {"scope": "company", "dialed": True}, "additional_data": {"list": "partner"}}
+    put(pipeline_env, "drop/1/schedule/2/partner list.csv", b"caller_id\n+16175550100\n+19518761336\n",
+        Metadata={"leadimport-options": json.dumps(options)})
+    run_inline_until_idle(pipeline_env)
+    rows = db.rows("SELECT id::text, name, owner_type, owner_id, source, status, created_leads, rejections"
+                   " FROM lead_imports WHERE source = 'drop'")
+    assert len(rows) == 1
+    imp = rows[0]
+    assert (imp["name"], imp["owner_type"], imp["owner_id"], imp["status"]) == ("partner list.csv", "schedule", 2,
+                                                                              "completed")
+    assert imp["created_leads"] == 1 and imp["rejections"] == {"scrubbed_dialed": 1}
+    # the same object version delivered again creates nothing
+    event = make_s3_event(pipeline_env.wiring.bucket_name, "drop/1/schedule/2/partner list.csv")
+    load_handler("splitter")(event, LambdaContext())
+    assert db.run("SELECT count(*) FROM lead_imports WHERE source = 'drop'") == [[1]]
+
+
+def test_a_dropped_file_for_another_companys_schedule_fails_clearly(pipeline_env: LocalAws, db: Database) -> None:
+    put(pipeline_env, "drop/1/schedule/3/list.csv", b"caller_id\n+19518761336\n")
+    run_inline_until_idle(pipeline_env)
+    status, error = db.run("SELECT status, error FROM lead_imports WHERE source = 'drop'")[0]
+    assert status == "failed" and "schedule 3" in error
+    assert db.run("SELECT count(*) FROM leads WHERE import_id IS NOT NULL") == [[0]]
+
+
+def test_s3_test_events_are_ignored(pipeline_env: LocalAws) -> None:
+    from leadimport.local.events import load_event
+
+    assert load_handler("splitter")(load_event("s3_test_event.json"), LambdaContext()) == {"outcomes": []}
+
+
+def test_keys_with_spaces_arrive_url_encoded_and_are_decoded(pipeline_env: LocalAws, db: Database) -> None:
+    put(pipeline_env, "drop/1/offer/1/my list (2).csv", b"caller_id\n+19518761336\n")
+    purge_events(pipeline_env)
+    event = make_s3_event(pipeline_env.wiring.bucket_name, "drop/1/offer/1/my list (2).csv")
+    assert "+" in event["Records"][0]["s3"]["object"]["key"]
+    load_handler("splitter")(event, LambdaContext())
+    assert db.run("SELECT name FROM lead_imports WHERE source = 'drop'") == [["my list (2).csv"]]
+
+
+def test_preview_stops_for_confirmation_then_start_continues(pipeline_env: LocalAws, db: Database) -> None:
+    imp = created_import(preview=True)
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"],
+        b"Phone Number,Email,Notes\n9518761336,a@b.co,x\nnope,b@b.co,y\n+16785177520,c@b.co,z\n")
+    run_inline_until_idle(pipeline_env)
+    status, preview, _ = call_api(1, "GET", f"/imports/{imp['id']}/preview")
+    assert status == 200
+    assert preview["import"]["status"] == "awaiting_confirmation"
+    assert preview["header"] == ["Phone Number", "Email", "Notes"] and preview["delimiter"] == ","
+    # the file has no caller_id column: the preview proposes the likely phone column, and runs the rules with it
+    assert preview["column_mapping"] == {"Phone Number": "caller_id"}
+    assert [r["outcome"] for r in preview["rows"]] == ["accepted", "rejected", "accepted"]
+    assert preview["rows"][1]["reason"] == "invalid_phone"
+    status, started, text = call_api(1, "POST", f"/imports/{imp['id']}/start",
+                                     body={"column_mapping": {"Phone Number": "caller_id", "Notes": None}})
+    assert status == 200, text
+    run_inline_until_idle(pipeline_env)
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["status"] == "completed"
+    assert (final["created_leads"], final["rejections"]) == (2, {"invalid_phone": 1})
+    leads = db.run("SELECT email, tokens FROM leads WHERE import_id = CAST(:i AS uuid) ORDER BY import_row", i=imp["id"])
+    assert leads[0] == ["a@b.co", {}]  # "Email" is the dedicated email column; Notes skipped by the mapping
+
+
+def test_an_oversize_object_is_rejected_before_reading(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_UPLOAD_BYTES", "100")
+    from leadimport import app
+
+    app.reset()
+    imp = created_import()
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"], csv_bytes(20))
+    run_inline_until_idle(pipeline_env)
+    _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert status["status"] == "failed" and "MB" in status["error"]
+
+
+def test_a_header_without_rows_fails_with_a_sentence(pipeline_env: LocalAws) -> None:
+    imp = created_import()
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"], b"caller_id,email\r\n")
+    run_inline_until_idle(pipeline_env)
+    _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert status["status"] == "failed" and "no data rows" in status["error"]
