@@ -177,7 +177,10 @@ class ImportsApi:
         return row
 
     def list(self, company_id: int, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        before = _decode_cursor(cursor) if cursor else None
+        parts = _decode_cursor(cursor) if cursor else None
+        before = (str(parts[0]), str(parts[1])) if parts and len(parts) == 2 else None
+        if cursor and before is None:
+            raise InvalidRequestError("bad_cursor", "The page cursor is not valid; start again from the first page.")
         rows = import_repo.list_imports(self.db, company_id, status=status, limit=limit + 1, before=before)
         page = rows[:limit]
         next_cursor = None

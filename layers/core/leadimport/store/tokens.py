@@ -41,7 +41,7 @@ class TokenStore:
         self.url = url
         self.key_prefix = key_prefix
         self.cluster = cluster
-        self._client: redis.Redis | None = None
+        self._client: Any = None
         self._lock = threading.Lock()
 
     def key(self, company_id: int, owner_type: str, owner_id: int, phone: str) -> str:
