@@ -121,6 +121,11 @@ def cancel_import(import_id: str) -> dict[str, Any]:
     return core.imports_api().cancel(_company_id(), import_id)
 
 
+@api.post("/imports/<import_id>/undo")
+def undo_import(import_id: str) -> dict[str, Any]:
+    return core.imports_api().undo(_company_id(), import_id)
+
+
 @api.get("/imports/<import_id>/errors")
 def list_errors(import_id: str, reason: Annotated[str | None, Query(max_length=64)] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,

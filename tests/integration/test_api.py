@@ -143,3 +143,27 @@ def test_openapi_document_matches_the_routes(pipeline_env: LocalAws) -> None:
     paths = set(served["paths"])
     assert {"/imports", "/imports/{import_id}", "/imports/{import_id}/errors", "/imports/{import_id}/errors.csv",
             "/imports/{import_id}/start", "/imports/{import_id}/cancel", "/imports/{import_id}/preview"} <= paths
+
+
+def test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest(pipeline_env: LocalAws, db: Database,
+                                                                       redis_client: Any, redis_prefix: str) -> None:
+    _, imp = create()
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=b"caller_id,interest\n9518761336,cars\n6785177520,boats\n")
+    run_inline_until_idle(pipeline_env)
+    keys = sorted(redis_client.scan_iter(f"{redis_prefix}:tokens:*"))
+    assert len(keys) == 2
+    contacts_before = db.run("SELECT count(*) FROM contacts")
+    status, undone, text = call_api(1, "POST", f"/imports/{imp['id']}/undo")
+    assert status == 200, text
+    assert undone["undone_leads"] == 2
+    assert db.run("SELECT DISTINCT status FROM leads WHERE import_id = CAST(:i AS uuid)", i=imp["id"]) == [["expired"]]
+    assert db.run("SELECT count(*) FROM schedule_enrollments e JOIN leads l ON l.id = e.lead_id"
+                  " WHERE l.import_id = CAST(:i AS uuid) AND e.status = 'active'", i=imp["id"]) == [[0]]
+    assert list(redis_client.scan_iter(f"{redis_prefix}:tokens:*")) == []
+    assert db.run("SELECT count(*) FROM contacts") == contacts_before
+    assert db.run("SELECT status FROM leads WHERE id = 7") == [["live"]]  # another import's lead is untouched
+    status, again, _ = call_api(1, "POST", f"/imports/{imp['id']}/undo")
+    assert status == 200 and again["undone_leads"] == 2  # nothing more to undo
+    status, _, _ = call_api(2, "POST", f"/imports/{imp['id']}/undo")
+    assert status == 404

@@ -22,6 +22,7 @@ from leadimport.services.split_upload import Continuation
 from leadimport.store import imports as import_repo
 from leadimport.store.aws import UploadStore
 from leadimport.store.db import Database
+from leadimport.store.tokens import TokenStore, shared_token_store
 
 
 class ImportNotFoundError(LookupError):
@@ -103,11 +104,13 @@ def _iso(value: datetime | None) -> str | None:
 
 
 class ImportsApi:
-    def __init__(self, db: Database, uploads: UploadStore, config: UploadConfig, continuation: Continuation):
+    def __init__(self, db: Database, uploads: UploadStore, config: UploadConfig, continuation: Continuation,
+                 tokens: TokenStore | None = None):
         self.db = db
         self.uploads = uploads
         self.config = config
         self.continuation = continuation
+        self.tokens = tokens  # created on first use: only undo needs Redis
 
     # ---- create -------------------------------------------------------------------------------
 
@@ -268,6 +271,36 @@ class ImportsApi:
             raise ConflictError("not_awaiting_confirmation", "The import was changed meanwhile; reload it.")
         self.continuation(import_id)
         return self.get(company_id, import_id)
+
+    def undo(self, company_id: int, import_id: str) -> dict[str, Any]:
+        """Expire the leads this import created that are still live, end their enrollments and drop their
+        tokens. Contacts and other imports' leads stay. Running it again changes nothing more."""
+        row = self._row(company_id, import_id)
+        if row["status"] not in ("completed", "cancelled"):
+            raise ConflictError("not_finished", f"Only a finished import can be undone; this one is {row['status']}.")
+        if (row["options"] or {}).get("dry_run"):
+            raise ConflictError("dry_run", "A dry run created nothing to undo.")
+        with self.db.transaction() as conn:
+            conn.run("SELECT 1 FROM lead_imports WHERE id = CAST(:i AS uuid) FOR UPDATE", i=import_id)
+            expired = conn.run(
+                """WITH l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
+                              WHERE company_id = :c AND import_id = CAST(:i AS uuid) AND status = 'live'
+                              RETURNING id, owner_type, owner_id, caller_id),
+                        e AS (UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
+                              WHERE lead_id IN (SELECT id FROM l) AND status = 'active')
+                   SELECT owner_type, owner_id, caller_id FROM l""",
+                c=company_id, i=import_id,
+            ) or []
+            conn.run("UPDATE lead_imports SET undone_leads = COALESCE(undone_leads, 0) + :n, updated_at = now()"
+                     " WHERE id = CAST(:i AS uuid)", n=len(expired), i=import_id)
+            # Inside the transaction: if Redis is down the undo rolls back and can simply be asked again.
+            self._tokens().remove((company_id, t, o, p) for t, o, p in expired)
+        return self.get(company_id, import_id)
+
+    def _tokens(self) -> TokenStore:
+        if self.tokens is None:
+            self.tokens = shared_token_store()
+        return self.tokens
 
     def cancel(self, company_id: int, import_id: str) -> dict[str, Any]:
         row = self._row(company_id, import_id)

@@ -91,8 +91,12 @@ class TokenStore:
         if not names:
             return
         try:
-            for i in range(0, len(names), 1000):
-                self.client.delete(*names[i:i + 1000])
+            pipe = self.client.pipeline(transaction=False)  # one DEL per key: keys span cluster slots
+            for i, name in enumerate(names, start=1):
+                pipe.delete(name)
+                if i % 1000 == 0:
+                    pipe.execute()
+            pipe.execute()
         except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
             self._reset()
             raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
