@@ -30,7 +30,7 @@ test-all: install lint check-template
 	$(BIN)/pytest -m "" $(PYTEST_ARGS)
 
 lint: install
-	$(BIN)/ruff check layers functions tests benchmarks
+	$(BIN)/ruff check .
 	$(BIN)/mypy
 
 check-template:

@@ -305,3 +305,36 @@ def test_token_names_and_values_are_stored_verbatim(db: Database, importer: Chun
     stored = db.run("SELECT tokens FROM leads WHERE import_id = CAST(:i AS uuid)", i=import_id)[0][0]
     assert json.dumps(stored, sort_keys=True) == json.dumps(
         {"a:b:*": "x:y", "name'); DROP TABLE leads;--": "Robert'); DROP TABLE leads;--", "ünï": "😀"}, sort_keys=True)
+
+
+def _active_runs(db: Database, lead_id: int) -> list[list[Any]]:
+    return db.run("SELECT schedule_id, action_position FROM schedule_enrollments WHERE lead_id = :l AND status = 'active'",
+                  l=lead_id)
+
+
+@pytest.mark.parametrize(("mode", "runs_after"), [
+    ("nothing", [[1, 2]]), ("stop", []), ("start", [[1, 2]]), ("restart", [[1, 1]]),
+])
+def test_manage_schedule_acts_on_the_existing_leads_run(db: Database, importer: ChunkImporter, mode: str,
+                                                        runs_after: list[list[int]]) -> None:
+    # Given a live lead on schedule 1 that is at its second action
+    first = make_import(db)
+    importer.import_chunk(chunk(first, 0, [["9518761336", "", "x", "us"]]))
+    lead_id = db.run("SELECT id FROM leads WHERE import_id = CAST(:i AS uuid)", i=first)[0][0]
+    db.run("UPDATE schedule_enrollments SET action_position = 2 WHERE lead_id = :l", l=lead_id)
+    # When another import brings the same caller_id with Manage Schedule
+    second = make_import(db, {"lead_management": {"manage_schedule": mode}})
+    importer.import_chunk(chunk(second, 0, [["+1 951 876 1336", "", "y", "us"]]))
+    # Then the existing lead is kept, its run is managed, and the row is recorded
+    assert reasons(db, second) == {1: "duplicate_lead"}
+    assert _active_runs(db, lead_id) == runs_after
+
+
+def test_manage_schedule_start_enrolls_a_stopped_lead(db: Database, importer: ChunkImporter) -> None:
+    first = make_import(db, {"lead_management": {"schedule_leads": False}})
+    importer.import_chunk(chunk(first, 0, [["9518761336", "", "x", "us"]]))
+    lead_id = db.run("SELECT id FROM leads WHERE import_id = CAST(:i AS uuid)", i=first)[0][0]
+    assert _active_runs(db, lead_id) == []
+    second = make_import(db, {"lead_management": {"manage_schedule": "start"}})
+    importer.import_chunk(chunk(second, 0, [["9518761336", "", "y", "us"]]))
+    assert _active_runs(db, lead_id) == [[1, 1]]

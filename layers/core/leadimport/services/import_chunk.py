@@ -158,6 +158,7 @@ class ChunkImporter:
             # Scrub, then the owner's existing live lead.
             final: list[LeadCandidate] = []
             expire_ids: list[int] = []
+            managed: list[int] = []  # existing live leads whose schedule run "Manage Schedule" acts on
             for c in winners:
                 f = facts.get(c.phone, NO_FACTS)
                 hit = scrub_reason(f, options.scrub)
@@ -168,10 +169,10 @@ class ChunkImporter:
                     if lm.expire_existing:
                         expire_ids.append(f.live_lead_id)
                     else:
+                        managed.append(f.live_lead_id)
                         rejections.append(RowRejection(
-                            c.row_no, Reason.DUPLICATE_LEAD,
-                            f"This {owner_type} already has a live lead for this number; choose "
-                            "\"Expire Existing Leads\" to replace it.", c.values))
+                            c.row_no, Reason.DUPLICATE_LEAD, _existing_lead_message(owner_type, lm.manage_schedule),
+                            c.values))
                         continue
                 final.append(c)
 
@@ -179,6 +180,11 @@ class ChunkImporter:
                 created_count = len(final)
             else:
                 sql.expire_leads(conn, company_id, expire_ids)
+                if managed and lm.manage_schedule != "nothing" and owner_type == "schedule":
+                    action = self._first_action(conn, company_id, owner_id)
+                    sql.manage_schedule_runs(
+                        conn, company_id, owner_id, managed, lm.manage_schedule, action[0] if action else None,
+                        datetime.now(UTC) + timedelta(minutes=action[1]) if action else None)
                 created, lost = self._create_leads(conn, msg.import_id, company_id, owner_type, owner_id, final,
                                                    options)
                 rejections.extend(lost)
@@ -282,6 +288,13 @@ class ChunkImporter:
         out = [RowRejection(held, Reason.DUPLICATE_IN_FILE, _dup_message(winner, options.duplicates), {})
                for held, winner in lost_rows if held not in already_rejected]
         return out, len(out)
+
+
+def _existing_lead_message(owner_type: str, manage_schedule: str) -> str:
+    done = {"stop": " Its schedule run was stopped.", "start": " Its schedule run was started (if it was not running).",
+            "restart": " Its schedule run was restarted at the first action."}.get(manage_schedule, "")
+    return (f"This {owner_type} already has a live lead for this number, which was kept;"
+            f" choose \"Expire Existing Leads\" to replace it.{done}")
 
 
 def _first_wins(held: int, row: int, policy: str) -> bool:

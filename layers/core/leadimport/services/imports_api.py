@@ -164,8 +164,14 @@ class ImportsApi:
             if request.owner.type == "schedule" and lm.add_to_schedule_id == request.owner.id:
                 raise InvalidRequestError("contradictory_options",
                                           "\"Add To Schedule\" names the schedule the import already targets.")
-        if request.preview and request.dry_run:
-            pass  # compatible: preview first, then a dry run
+        if lm.manage_schedule != "nothing":
+            if request.owner.type != "schedule":
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Manage Schedule\" applies to a schedule import; this import targets an offer.")
+            if lm.expire_existing:
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Expire Existing Leads\" and \"Manage Schedule\" cannot be combined: the "
+                                          "existing lead expires, so there is no schedule run left to manage.")
         return owner_name
 
     # ---- read ---------------------------------------------------------------------------------

@@ -227,6 +227,28 @@ def expire_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list
         )
 
 
+def manage_schedule_runs(conn: pg8000.native.Connection, company_id: int, schedule_id: int, lead_ids: list[int],
+                         mode: str, first_position: int | None, next_action_at: datetime | None) -> None:
+    """Manage Schedule for existing live leads: stop (end the run), start (enroll at the first action
+    unless running), restart (end the run and enroll again at the first action)."""
+    if not lead_ids:
+        return
+    if mode in ("stop", "restart"):
+        conn.run(
+            """UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
+               WHERE company_id = :c AND schedule_id = :s AND lead_id = ANY(CAST(:ids AS bigint[]))
+                 AND status = 'active'""",
+            c=company_id, s=schedule_id, ids=id_array(lead_ids),
+        )
+    if mode in ("start", "restart") and first_position is not None:
+        conn.run(
+            """INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
+               SELECT :c, l, :s, :pos, CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS bigint[])) AS l
+               ON CONFLICT DO NOTHING""",
+            c=company_id, s=schedule_id, ids=id_array(lead_ids), pos=first_position, at=next_action_at,
+        )
+
+
 def insert_rejections(conn: pg8000.native.Connection, import_id: str, rows: list[int], reasons: list[str],
                       messages: list[str], values: list[dict[str, str]]) -> None:
     if rows:
