@@ -22,7 +22,9 @@ from leadimport.messages import ChunkMessage, UnreadableMessageError
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+# A batch whose every record failed is reported item by item like any partial failure (each message
+# keeps its own receive count towards the DLQ) instead of failing the whole invocation.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def record_handler(record: SQSRecord) -> None:

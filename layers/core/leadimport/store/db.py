@@ -90,6 +90,18 @@ def connect(params: ConnectionParams, timeout: float = 10.0) -> pg8000.native.Co
     return conn
 
 
+_CONNECTION_SQLSTATE_CLASSES = ("08", "57")  # connection exception; operator intervention (admin shutdown)
+
+
+def is_connection_error(exc: BaseException) -> bool:
+    """Errors after which the connection cannot be used again (the server went away or restarted)."""
+    if isinstance(exc, pg8000.native.InterfaceError | OSError | ConnectionError):
+        return True
+    if isinstance(exc, pg8000.native.DatabaseError) and exc.args and isinstance(exc.args[0], dict):
+        return str(exc.args[0].get("C", "")).startswith(_CONNECTION_SQLSTATE_CLASSES)
+    return False
+
+
 class Database:
     """One connection per container, created on first use and replaced after a failure.
 
@@ -127,10 +139,10 @@ class Database:
                 conn.run("BEGIN")
                 yield conn
                 conn.run("COMMIT")
-            except (pg8000.native.InterfaceError, OSError, ConnectionError) as exc:
-                self.close()
-                raise DatabaseUnavailableError(f"database connection lost: {exc}") from exc
-            except BaseException:
+            except BaseException as exc:
+                if is_connection_error(exc):
+                    self.close()
+                    raise DatabaseUnavailableError(f"database connection lost: {_sqlstate(exc)}") from exc
                 try:
                     conn.run("ROLLBACK")
                 except Exception:  # noqa: BLE001
@@ -143,20 +155,31 @@ class Database:
             conn = self.connection()
             try:
                 return conn.run(sql, **params) or []
-            except (pg8000.native.InterfaceError, OSError, ConnectionError) as exc:
-                self.close()
-                raise DatabaseUnavailableError(f"database connection lost: {exc}") from exc
+            except Exception as exc:
+                if is_connection_error(exc):
+                    self.close()
+                    raise DatabaseUnavailableError(f"database connection lost: {_sqlstate(exc)}") from exc
+                raise
 
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
         with self._lock:
             conn = self.connection()
             try:
                 rows = conn.run(sql, **params) or []
-            except (pg8000.native.InterfaceError, OSError, ConnectionError) as exc:
-                self.close()
-                raise DatabaseUnavailableError(f"database connection lost: {exc}") from exc
+            except Exception as exc:
+                if is_connection_error(exc):
+                    self.close()
+                    raise DatabaseUnavailableError(f"database connection lost: {_sqlstate(exc)}") from exc
+                raise
             cols = [c["name"] for c in conn.columns or []]
         return [dict(zip(cols, r, strict=True)) for r in rows]
+
+
+def _sqlstate(exc: BaseException) -> str:
+    """A short description without the statement's parameters (which may hold phone numbers)."""
+    if exc.args and isinstance(exc.args[0], dict):
+        return f"{exc.args[0].get('C', '')} {exc.args[0].get('M', '')}".strip()
+    return type(exc).__name__
 
 
 def as_dicts(conn: pg8000.native.Connection, rows: list[list[Any]] | None) -> list[dict[str, Any]]:
