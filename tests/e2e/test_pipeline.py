@@ -155,3 +155,28 @@ def test_company_b_cannot_see_company_a_import(pipeline_env: LocalAws) -> None:
     assert status == 401
     status, listing, _ = call_api(2, "GET", "/imports")
     assert status == 200 and listing["items"] == []
+
+
+
+ROUTES = [("GET", "/imports/{id}"), ("GET", "/imports/{id}/preview"), ("GET", "/imports/{id}/errors"),
+          ("GET", "/imports/{id}/errors.csv"), ("POST", "/imports/{id}/undo"), ("POST", "/imports/{id}/start"),
+          ("POST", "/imports/{id}/cancel")]
+
+
+def test_tenant_isolation_matrix(pipeline_env: LocalAws) -> None:
+    """Every import route x (other company, no auth, own company): 404, 401, and works for the owner."""
+    created = create_and_upload(pipeline_env, (DATA / "seed_example.csv").read_bytes(), preview=True)
+    run_inline_until_idle(pipeline_env)  # stops at awaiting_confirmation: every route has something to act on
+    for company, expected in ((2, 404), (None, 401)):
+        for method, route in ROUTES:
+            status, body, _ = call_api(company, method, route.format(id=created["id"]),
+                                       body={} if method == "POST" else None)
+            assert status == expected, (company, method, route, body)
+    # nothing happened to the import meanwhile
+    _, imp, _ = call_api(1, "GET", f"/imports/{created['id']}")
+    assert imp["status"] == "awaiting_confirmation"
+    own = {route: call_api(1, method, route.format(id=created["id"]), body={} if method == "POST" else None)[0]
+           for method, route in ROUTES}
+    assert own == {"/imports/{id}": 200, "/imports/{id}/preview": 200, "/imports/{id}/errors": 200,
+                   "/imports/{id}/errors.csv": 200, "/imports/{id}/undo": 409, "/imports/{id}/start": 200,
+                   "/imports/{id}/cancel": 200}
