@@ -223,8 +223,8 @@ class ChunkImporter:
             return [], []
         lm = options.lead_management
         by_phone = sorted(final, key=lambda c: c.phone)
-        sql.upsert_contacts(conn, company_id, [c.phone for c in by_phone], [c.region for c in by_phone],
-                            [c.time_zone for c in by_phone], lm.opt, lm.block)
+        contacts = sql.upsert_contacts(conn, company_id, [c.phone for c in by_phone], [c.region for c in by_phone],
+                                       [c.time_zone for c in by_phone], lm.opt, lm.block)
         now = datetime.now(UTC)
         default_expiry = lm.hours_until_expiration * 3600 if lm.hours_until_expiration else None
         expires_at: list[datetime | None] = []
@@ -234,7 +234,8 @@ class ChunkImporter:
         d = options.defaults
         rows = sql.insert_leads(
             conn, company_id=company_id, owner_type=owner_type, owner_id=owner_id, import_id=import_id,
-            rows=[c.row_no for c in final], phones=[c.phone for c in final], emails=[c.email for c in final],
+            rows=[c.row_no for c in final], phones=[c.phone for c in final],
+            contact_ids=[contacts[c.phone] for c in final], emails=[c.email for c in final],
             expires_at=expires_at, ips=[c.remote_ip for c in final], priorities=[c.lead_priority for c in final],
             sub_ids=[c.sub_id for c in final], tokens=[c.tokens for c in final],
             traffic_source_id=d.traffic_source_id, buyer_ids=list(d.buyer_ids),

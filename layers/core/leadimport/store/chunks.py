@@ -151,11 +151,12 @@ def first_action(conn: pg8000.native.Connection, company_id: int, schedule_id: i
 
 
 def upsert_contacts(conn: pg8000.native.Connection, company_id: int, phones: list[str], regions: list[str | None],
-                    zones: list[str | None], opt: str | None, block: str | None) -> None:
-    """Look up or create the contact of each phone (one per company and phone); apply opt/block flags."""
+                    zones: list[str | None], opt: str | None, block: str | None) -> dict[str, int]:
+    """Look up or create the contact of each phone (one per company and phone); apply opt/block flags.
+    Returns phone -> contact id."""
     if not phones:
-        return
-    conn.run(
+        return {}
+    rows = conn.run(
         """INSERT INTO contacts AS ct (company_id, phone, country, time_zone, opted_out, blocked)
            SELECT :c, p, r, z, :opt = 'opt_out', :block = 'block'
            FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r text, z text)
@@ -165,20 +166,23 @@ def upsert_contacts(conn: pg8000.native.Connection, company_id: int, phones: lis
                time_zone = COALESCE(ct.time_zone, EXCLUDED.time_zone),
                opted_out = CASE :opt WHEN 'opt_out' THEN true WHEN 'opt_in' THEN false ELSE ct.opted_out END,
                blocked = CASE :block WHEN 'block' THEN true WHEN 'unblock' THEN false ELSE ct.blocked END,
-               updated_at = now()""",
+               updated_at = now()
+           RETURNING phone, id""",
         c=company_id, rows=_json([{"p": p, "r": r, "z": z} for p, r, z in zip(phones, regions, zones, strict=True)]),
         opt=opt or "", block=block or "",
     )
+    return {r[0]: r[1] for r in rows or []}
 
 
 def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type: str, owner_id: int, import_id: str,
-                 rows: list[int], phones: list[str], emails: list[str | None], expires_at: list[datetime | None],
+                 rows: list[int], phones: list[str], contact_ids: list[int], emails: list[str | None],
+                 expires_at: list[datetime | None],
                  ips: list[str | None], priorities: list[int | None], sub_ids: list[str | None],
                  tokens: list[dict[str, str]], traffic_source_id: int | None, buyer_ids: list[int],
                  max_contact_attempts: int | None, enroll_in: list[tuple[int, int, datetime]]) -> list[tuple[int, int]]:
     """Insert the leads and enroll them (`enroll_in`: (schedule id, action position, next action time)) in one
     statement; returns (lead id, row) of those created. A row whose owner already has a live lead for the phone
-    is not inserted (the unique index) and not returned. Contacts must exist (upsert_contacts first)."""
+    is not inserted (the unique index) and not returned. `contact_ids` come from upsert_contacts."""
     if not rows:
         return []
     first = enroll_in[0] if enroll_in else None
@@ -187,13 +191,12 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
                INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
                                   lead_priority, traffic_source_id, buyer_ids, sub_id, tokens, max_contact_attempts,
                                   next_action_at, import_id, import_row)
-               SELECT :c, :ot, :oid, ct.id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, :ts,
+               SELECT :c, :ot, :oid, t.contact_id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, :ts,
                       CAST(:buyers AS bigint[]), t.sub_id, t.tokens, :mca, CAST(:next_at AS timestamptz),
                       CAST(:imp AS uuid), t.row_no
                FROM json_to_recordset(CAST(:rows AS json))
-                    AS t(row_no int, phone text, email text, exp timestamptz, ip text, prio int, sub_id text,
-                         tokens jsonb)
-               JOIN contacts ct ON ct.company_id = :c AND ct.phone = t.phone
+                    AS t(row_no int, phone text, contact_id bigint, email text, exp timestamptz, ip text, prio int,
+                         sub_id text, tokens jsonb)
                ORDER BY t.row_no
                ON CONFLICT DO NOTHING
                RETURNING id, import_row
@@ -206,10 +209,10 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
            SELECT id, import_row FROM created""",
         c=company_id, ot=owner_type, oid=owner_id, ts=traffic_source_id, buyers=id_array(buyer_ids),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
-        rows=_json([{"row_no": r, "phone": p, "email": e, "exp": x.isoformat() if x else None, "ip": i, "prio": pr,
-                     "sub_id": s, "tokens": _pg_safe(t)}
-                    for r, p, e, x, i, pr, s, t in zip(rows, phones, emails, expires_at, ips, priorities,
-                                                       sub_ids, tokens, strict=True)]),
+        rows=_json([{"row_no": r, "phone": p, "contact_id": ct, "email": e, "exp": x.isoformat() if x else None,
+                     "ip": i, "prio": pr, "sub_id": s, "tokens": _pg_safe(t)}
+                    for r, p, ct, e, x, i, pr, s, t in zip(rows, phones, contact_ids, emails, expires_at, ips,
+                                                           priorities, sub_ids, tokens, strict=True)]),
         enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
     )
     return [(r[0], r[1]) for r in result or []]
