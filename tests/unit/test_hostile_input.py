@@ -18,8 +18,8 @@ pytestmark = pytest.mark.unit
 COLUMNS = ["caller_id", "email", "expires_in", "remote_ip", "country", "lead_priority", "note"]
 
 
-def read_all(data: bytes, limits: CsvLimits = CsvLimits()) -> tuple[list[str], list[tuple[int, str | None]]]:
-    header, rows = open_csv(io.BytesIO(data), limits=limits)
+def read_all(data: bytes, limits: CsvLimits | None = None) -> tuple[list[str], list[tuple[int, str | None]]]:
+    header, rows = open_csv(io.BytesIO(data), limits=limits or CsvLimits())
     return header.columns, [(r.row_no, r.reason) for r in rows]
 
 

@@ -1,0 +1,117 @@
+"""The upload page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright):
+fill the wizard's first step, upload the CSV straight to the moto bucket with the presigned POST,
+confirm the preview, follow the progress to the end, check the counts, download errors.csv, and
+save a screenshot of the finished page to docs/upload-page.png.
+
+Needs the `chromium` apt package and the `playwright` pip package (no `playwright install`: the
+system browser is used); skipped with a message when either is missing."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from leadimport.local.runner import LocalServices
+from leadimport.local.server import LocalServer, running_server
+
+pytestmark = [pytest.mark.e2e]
+ROOT = Path(__file__).parents[2]
+DATA = ROOT / "tests" / "data"
+SCREENSHOT = ROOT / "docs" / "upload-page.png"
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+STEP_TIMEOUT_MS = 20_000
+
+
+@pytest.fixture
+def browser_page(tmp_path: Path) -> Iterator[Any]:
+    if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
+        pytest.skip("no /usr/bin/chromium: install Debian's browser with `apt-get install -y chromium`")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.skip("the playwright package is not installed (pip install playwright; the system Chromium is used,"
+                    " no `playwright install`)")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(tmp_path / "chromium-profile"), executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1100, "height": 640}, accept_downloads=True)
+        context.set_default_timeout(STEP_TIMEOUT_MS)
+        try:
+            page = context.pages[0] if context.pages else context.new_page()
+            yield page
+        finally:
+            context.close()
+
+
+@pytest.fixture
+def local_server(services: LocalServices, database_url: str, redis_prefix: str,
+                 tmp_path: Path) -> Iterator[LocalServer]:
+    assert services.redis_url
+    env = {"DATABASE_URL": database_url, "REDIS_URL": services.redis_url, "REDIS_KEY_PREFIX": redis_prefix,
+           "LEADIMPORT_LOCAL_DIR": str(tmp_path / "local")}
+    with running_server(port=0, workers=1, quiet=True, env=env) as server:
+        yield server
+
+
+def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, browser_page: Any,
+                                                   tmp_path: Path) -> None:
+    page = browser_page
+    problems: list[str] = []
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type == "error" else None)
+
+    # Given the page, with the company's schedules and offers loaded into the owner select
+    page.goto(f"{local_server.url}/")
+    page.wait_for_selector("#owner option[value='schedule:1']", state="attached")
+    assert page.input_value("#company") == "1"
+
+    # When the user fills the first step and uploads the seed example
+    page.fill("#name", "Seed example (browser)")
+    page.select_option("#owner", "schedule:1")
+    page.select_option("#scrub-scope", "company")
+    page.check("#scrub-dialed")
+    page.check("#lm-expire_existing")
+    page.fill("#lm-hours_until_expiration", "72")
+    page.fill("#def-lead_priority", "5")
+    page.set_input_files("#file", str(DATA / "seed_example.csv"))
+    page.click("#submit")
+
+    # Then the preview shows the file's facts, the proposed mapping and the rows' outcomes
+    page.wait_for_selector("#preview:not([hidden])")
+    assert page.text_content("#pv-encoding") == "utf-8"
+    assert page.text_content("#pv-delimiter") == "comma (,)"
+    assert page.input_value("#mapping input[data-column='caller_id']") == "caller_id"
+    assert page.locator("#mapping tbody tr").count() == 6
+    assert page.locator("#preview-rows tbody tr").count() == 3
+    assert page.locator("#preview-rows .badge.ok").count() == 3
+
+    # When the user starts the import, the progress step follows it to the result
+    page.click("#start")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#rs-status") == "completed"
+    assert page.text_content("#rs-created") == "3"
+    assert page.text_content("#rs-rejected") == "0"
+    assert page.text_content("#rs-total") == "3"
+    assert "No rejected rows" in page.text_content("#rs-rejections")
+
+    # errors.csv downloads (with the dev authorizer's header) from the page
+    with page.expect_download() as download:
+        page.click("#errors-link")
+    assert download.value.suggested_filename.endswith("-errors.csv")
+    first_line = Path(download.value.path()).read_text(encoding="utf-8").splitlines()[0]
+    assert first_line.endswith("row,reason,message")
+
+    assert page.is_hidden("#alert"), page.text_content("#alert")
+    assert not problems, problems
+    # docs/upload-page.png is refreshed on request only, so a test run leaves the working tree clean
+    target = SCREENSHOT if os.environ.get("LEADIMPORT_UPDATE_SCREENSHOT") else tmp_path / "upload-page.png"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(target), full_page=True)
+    assert target.stat().st_size > 10_000
