@@ -60,6 +60,15 @@ def test_default_name_is_owner_and_date(pipeline_env: LocalAws) -> None:
      "contradictory_options", "already targets"),
     ({"owner": {"type": "schedule", "id": 1}, "scrub": {"dialed": True}}, "invalid_request", "scope"),
     ({"owner": {"type": "offer", "id": 1}, "default_country": "Narnia"}, "invalid_request", "Narnia"),
+    ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"move_to_schedule_id": 3}}, "unknown_schedule", "3"),
+    ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"move_to_schedule_id": 2, "expire_existing": True}},
+     "contradictory_options", "cannot be combined"),
+    ({"owner": {"type": "offer", "id": 1}, "lead_management": {"copy_to_this_schedule_from": {"type": "offer", "id": 2}}},
+     "contradictory_options", "schedule"),
+    ({"owner": {"type": "schedule", "id": 1},
+      "lead_management": {"copy_to_this_schedule_from": {"type": "offer", "id": 3}}}, "unknown_owner", "offer 3"),
+    ({"owner": {"type": "offer", "id": 1}, "lead_management": {"manage_schedule": "stop"}},
+     "contradictory_options", "offer"),
 ])
 def test_bad_requests_are_rejected_with_a_code_and_a_sentence(pipeline_env: LocalAws, body: dict[str, Any],
                                                               code: str, words: str) -> None:

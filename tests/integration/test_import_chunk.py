@@ -338,3 +338,36 @@ def test_manage_schedule_start_enrolls_a_stopped_lead(db: Database, importer: Ch
     second = make_import(db, {"lead_management": {"manage_schedule": "start"}})
     importer.import_chunk(chunk(second, 0, [["9518761336", "", "y", "us"]]))
     assert _active_runs(db, lead_id) == [[1, 1]]
+
+
+def test_move_to_another_schedule_moves_the_existing_lead_and_creates_the_new_one(
+        db: Database, importer: ChunkImporter, tokens: TokenStore) -> None:
+    first = make_import(db)
+    importer.import_chunk(chunk(first, 0, [["9518761336", "", "old", "us"]]))
+    old_id = db.run("SELECT id FROM leads WHERE import_id = CAST(:i AS uuid)", i=first)[0][0]
+    second = make_import(db, {"lead_management": {"move_to_schedule_id": 2}})
+    importer.import_chunk(chunk(second, 0, [["9518761336", "", "new", "us"]]))
+    # the old lead now lives on schedule 2, at its first action; the new one on schedule 1
+    assert db.run("SELECT owner_type, owner_id, status FROM leads WHERE id = :l", l=old_id) == [["schedule", 2, "live"]]
+    assert _active_runs(db, old_id) == [[2, 1]]
+    assert live_leads(db, second) == [(1, "+19518761336")]
+    assert tokens.tokens_for(1, "schedule", 2, "+19518761336")["interest"] == "old"
+    assert tokens.tokens_for(1, "schedule", 1, "+19518761336")["interest"] == "new"
+
+
+def test_copy_to_this_schedule_takes_the_source_leads_tokens_under_the_rows_own(
+        db: Database, importer: ChunkImporter, tokens: TokenStore) -> None:
+    source = make_import(db, owner=("offer", 1))
+    importer.import_chunk(chunk(source, 0, [["9518761336", "src@example.com", "boats", "us"]],
+                                columns=["caller_id", "email", "interest", "budget"]))
+    target = make_import(db, {"lead_management": {"copy_to_this_schedule_from": {"type": "offer", "id": 1}}})
+    importer.import_chunk(chunk(target, 0, [["9518761336", "", "cars", ""], ["6785177520", "", "x", ""]],
+                                columns=["caller_id", "email", "interest", "budget"]))
+    lead = db.rows("SELECT email, tokens FROM leads WHERE import_id = CAST(:i AS uuid) AND import_row = 1",
+                   i=target)[0]
+    assert lead["email"] == "src@example.com"
+    assert lead["tokens"] == {"interest": "cars", "budget": "us"}  # the row's own values win
+    assert tokens.tokens_for(1, "schedule", 1, "+19518761336") == {"interest": "cars", "budget": "us"}
+    # the source lead stays where it was
+    assert db.run("SELECT status, owner_type FROM leads WHERE import_id = CAST(:i AS uuid)", i=source) == [
+        ["live", "offer"]]

@@ -159,6 +159,7 @@ class ChunkImporter:
             final: list[LeadCandidate] = []
             expire_ids: list[int] = []
             managed: list[int] = []  # existing live leads whose schedule run "Manage Schedule" acts on
+            moving: list[int] = []  # existing live leads that "Move To Another Schedule" moves away
             for c in winners:
                 f = facts.get(c.phone, NO_FACTS)
                 hit = scrub_reason(f, options.scrub)
@@ -168,6 +169,8 @@ class ChunkImporter:
                 if f.live_lead_id is not None:
                     if lm.expire_existing:
                         expire_ids.append(f.live_lead_id)
+                    elif lm.move_to_schedule_id is not None:
+                        moving.append(f.live_lead_id)
                     else:
                         managed.append(f.live_lead_id)
                         rejections.append(RowRejection(
@@ -176,10 +179,14 @@ class ChunkImporter:
                         continue
                 final.append(c)
 
+            if lm.copy_to_this_schedule_from is not None and final:
+                self._copy_from(conn, company_id, lm.copy_to_this_schedule_from.type,
+                                lm.copy_to_this_schedule_from.id, final)
             if dry_run:
                 created_count = len(final)
             else:
                 sql.expire_leads(conn, company_id, expire_ids)
+                moved_stamps = self._move(conn, company_id, moving, lm.move_to_schedule_id)
                 if managed and lm.manage_schedule != "nothing" and owner_type == "schedule":
                     action = self._first_action(conn, company_id, owner_id)
                     sql.manage_schedule_runs(
@@ -191,7 +198,7 @@ class ChunkImporter:
                 created_count = len(created)
                 by_row = {c.row_no: c for c in final}
                 stamps = [TokenStamp(company_id, owner_type, owner_id, by_row[row].phone, by_row[row].tokens, expires_at)
-                          for _, row, expires_at in created]
+                          for _, row, expires_at in created] + moved_stamps
 
             all_rejections = rejections + takeover_rejections
             sql.insert_rejections(conn, msg.import_id, [r.row_no for r in all_rejections],
@@ -274,6 +281,28 @@ class ChunkImporter:
             cached = (time.monotonic() + ACTION_CACHE_SECONDS, sql.first_action(conn, company_id, schedule_id))
             self._actions[key] = cached
         return cached[1]
+
+    def _move(self, conn: Any, company_id: int, lead_ids: list[int], schedule_id: int | None) -> list[TokenStamp]:
+        """Move To Another Schedule; returns the moved leads' tokens to stamp under their new owner."""
+        if not lead_ids or schedule_id is None:
+            return []
+        action = self._first_action(conn, company_id, schedule_id)
+        moved = sql.move_leads(conn, company_id, lead_ids, schedule_id, action[0] if action else None,
+                               datetime.now(UTC) + timedelta(minutes=action[1]) if action else None)
+        return [TokenStamp(company_id, "schedule", schedule_id, phone, tokens, expires_at)
+                for phone, tokens, expires_at in moved]
+
+    def _copy_from(self, conn: Any, company_id: int, owner_type: str, owner_id: int,
+                   final: list[LeadCandidate]) -> None:
+        """Copy To This Schedule: a new lead takes the source owner's lead's tokens and email where the
+        row has none (the row's own values win)."""
+        sources = sql.source_leads(conn, company_id, owner_type, owner_id, [c.phone for c in final])
+        for c in final:
+            source = sources.get(c.phone)
+            if source is not None:
+                tokens, email = source
+                c.tokens = {**tokens, **c.tokens}
+                c.email = c.email or email
 
     def _take_over(self, conn: Any, import_id: str, company_id: int, lost_rows: list[tuple[int, int]],
                    options: ImportOptions) -> tuple[list[RowRejection], int]:

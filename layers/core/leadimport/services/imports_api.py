@@ -43,10 +43,6 @@ class ConflictError(InvalidRequestError):
 
 
 UPLOAD_FILE_NAME = "upload.csv"
-NOT_YET_SUPPORTED = {
-    ("lead_management", "move_to_schedule_id"): "Move To Another Schedule",
-    ("lead_management", "copy_to_this_schedule_from"): "Copy To This Schedule",
-}
 
 
 @dataclass(frozen=True)
@@ -115,10 +111,6 @@ class ImportsApi:
     # ---- create -------------------------------------------------------------------------------
 
     def create(self, company_id: int, request: ImportRequest) -> dict[str, Any]:
-        for (section, field), label in NOT_YET_SUPPORTED.items():
-            if getattr(getattr(request, section), field) not in (None, [], {}):
-                raise InvalidRequestError("option_not_supported",
-                                          f"The option \"{label}\" is not supported by this version of the importer.")
         owner_name = self._check_ids(company_id, request)
         import_id = import_repo.new_import_id()
         key = upload_key(self.config.upload_prefix, company_id, import_id)
@@ -164,6 +156,27 @@ class ImportsApi:
             if request.owner.type == "schedule" and lm.add_to_schedule_id == request.owner.id:
                 raise InvalidRequestError("contradictory_options",
                                           "\"Add To Schedule\" names the schedule the import already targets.")
+        if lm.move_to_schedule_id is not None:
+            if one("schedules", lm.move_to_schedule_id) is None:
+                raise InvalidRequestError("unknown_schedule",
+                                          f"There is no schedule {lm.move_to_schedule_id} in your company.")
+            if request.owner.type == "schedule" and lm.move_to_schedule_id == request.owner.id:
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Move To Another Schedule\" names the schedule the import targets.")
+            if lm.expire_existing or lm.manage_schedule != "nothing":
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Move To Another Schedule\" cannot be combined with \"Expire Existing "
+                                          "Leads\" or \"Manage Schedule\": each decides the fate of the existing lead.")
+        source = lm.copy_to_this_schedule_from
+        if source is not None:
+            if request.owner.type != "schedule":
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Copy To This Schedule\" needs an import into a schedule.")
+            if one("schedules" if source.type == "schedule" else "offers", source.id) is None:
+                raise InvalidRequestError("unknown_owner", f"There is no {source.type} {source.id} in your company.")
+            if (source.type, source.id) == (request.owner.type, request.owner.id):
+                raise InvalidRequestError("contradictory_options",
+                                          "\"Copy To This Schedule\" names the schedule the import targets.")
         if lm.manage_schedule != "nothing":
             if request.owner.type != "schedule":
                 raise InvalidRequestError("contradictory_options",

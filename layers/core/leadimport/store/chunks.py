@@ -252,6 +252,56 @@ def manage_schedule_runs(conn: pg8000.native.Connection, company_id: int, schedu
         )
 
 
+def move_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list[int], schedule_id: int,
+               first_position: int | None, next_action_at: datetime | None
+               ) -> list[tuple[str, dict[str, str], datetime | None]]:
+    """Move To Another Schedule: live leads leave their owner for `schedule_id` and start its first action.
+    A live lead the target already had for the same caller_id expires (the moved lead replaces it).
+    Returns (caller_id, tokens, expires_at) of the moved leads, for their tokens under the new owner."""
+    if not lead_ids:
+        return []
+    ids = id_array(lead_ids)
+    conn.run(
+        """WITH src AS (SELECT caller_id FROM leads WHERE company_id = :c AND id = ANY(CAST(:ids AS bigint[]))
+                        AND status = 'live'),
+                clash AS (UPDATE leads t SET status = 'expired', next_action_at = NULL, updated_at = now()
+                          FROM src WHERE t.company_id = :c AND t.owner_type = 'schedule' AND t.owner_id = :s
+                            AND t.caller_id = src.caller_id AND t.status = 'live' RETURNING t.id)
+           UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
+           WHERE status = 'active' AND (lead_id = ANY(CAST(:ids AS bigint[])) OR lead_id IN (SELECT id FROM clash))""",
+        c=company_id, ids=ids, s=schedule_id,
+    )
+    moved = conn.run(
+        """UPDATE leads SET owner_type = 'schedule', owner_id = :s, next_action_at = CAST(:at AS timestamptz),
+                  updated_at = now()
+           WHERE company_id = :c AND id = ANY(CAST(:ids AS bigint[])) AND status = 'live'
+           RETURNING id, caller_id, tokens, expires_at""",
+        c=company_id, ids=ids, s=schedule_id, at=next_action_at,
+    ) or []
+    if first_position is not None and moved:
+        conn.run(
+            """INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
+               SELECT :c, l, :s, :pos, CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS bigint[])) AS l
+               ON CONFLICT DO NOTHING""",
+            c=company_id, s=schedule_id, ids=id_array([r[0] for r in moved]), pos=first_position, at=next_action_at,
+        )
+    return [(r[1], dict(r[2] or {}), r[3]) for r in moved]
+
+
+def source_leads(conn: pg8000.native.Connection, company_id: int, owner_type: str, owner_id: int,
+                 phones: Sequence[str]) -> dict[str, tuple[dict[str, str], str | None]]:
+    """Copy To This Schedule: the live leads of another owner for these phones: phone -> (tokens, email)."""
+    if not phones:
+        return {}
+    rows = conn.run(
+        """SELECT caller_id, tokens, email FROM leads
+           WHERE company_id = :c AND owner_type = :ot AND owner_id = :oid AND status = 'live'
+             AND caller_id = ANY(CAST(:p AS text[]))""",
+        c=company_id, ot=owner_type, oid=owner_id, p=phone_array(phones),
+    ) or []
+    return {r[0]: (dict(r[1] or {}), r[2]) for r in rows}
+
+
 def insert_rejections(conn: pg8000.native.Connection, import_id: str, rows: list[int], reasons: list[str],
                       messages: list[str], values: list[dict[str, str]]) -> None:
     if rows:
