@@ -57,6 +57,8 @@ def _blank(raw: str | None) -> str | None:
 MAX_EMAIL_LENGTH: Final = 254
 MAX_EMAIL_LOCAL_LENGTH: Final = 64
 _EMAIL_FORBIDDEN: Final = frozenset('<>()[]\\,;:"')
+# The same forbidden set, whitespace and ASCII control characters, for the common ASCII case in one C call.
+_EMAIL_ASCII_BAD: Final = re.compile(r'[<>()\[\]\\,;:"\s\x00-\x1f\x7f]')
 
 
 def is_valid_email(value: str) -> bool:
@@ -70,9 +72,13 @@ def is_valid_email(value: str) -> bool:
     """
     if not value or len(value) > MAX_EMAIL_LENGTH or value.count("@") != 1:
         return False
-    for c in value:
-        if c in _EMAIL_FORBIDDEN or c.isspace() or not c.isprintable():
+    if value.isascii():
+        if _EMAIL_ASCII_BAD.search(value):
             return False
+    else:
+        for c in value:
+            if c in _EMAIL_FORBIDDEN or c.isspace() or not c.isprintable():
+                return False
     local, _, domain = value.partition("@")
     if not local or len(local) > MAX_EMAIL_LOCAL_LENGTH:
         return False
@@ -139,6 +145,8 @@ def clean_expires_in(raw: str | None) -> tuple[int | None, str | None]:
 # --------------------------------------------------------------------------------------------------
 
 _MAX_IP_LENGTH: Final = 64
+# Dotted-quad IPv4 without leading zeros: already in the form ipaddress would return (fast path).
+_IPV4: Final = re.compile(r"(?:(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])")
 
 
 def clean_remote_ip(raw: str | None) -> tuple[str | None, str | None]:
@@ -151,6 +159,8 @@ def clean_remote_ip(raw: str | None) -> tuple[str | None, str | None]:
     value = _blank(raw)
     if value is None:
         return None, None
+    if _IPV4.fullmatch(value) is not None:
+        return value, None
     if len(value) > _MAX_IP_LENGTH or "%" in value:
         return None, RowWarning.REMOTE_IP_DROPPED
     try:

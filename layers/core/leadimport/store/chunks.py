@@ -180,41 +180,40 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
                  ips: list[str | None], priorities: list[int | None], sub_ids: list[str | None],
                  tokens: list[dict[str, str]], traffic_source_id: int | None, buyer_ids: list[int],
                  max_contact_attempts: int | None, enroll_in: list[tuple[int, int, datetime]]) -> list[tuple[int, int]]:
-    """Insert the leads and enroll them (`enroll_in`: (schedule id, action position, next action time)) in one
-    statement; returns (lead id, row) of those created. A row whose owner already has a live lead for the phone
+    """Insert the leads, then enroll the created ones (`enroll_in`: (schedule id, action position, next action
+    time)); returns (lead id, row) of those created. A row whose owner already has a live lead for the phone
     is not inserted (the unique index) and not returned. `contact_ids` come from upsert_contacts."""
     if not rows:
         return []
     first = enroll_in[0] if enroll_in else None
     result = conn.run(
-        """WITH created AS (
-               INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
-                                  lead_priority, traffic_source_id, buyer_ids, sub_id, tokens, max_contact_attempts,
-                                  next_action_at, import_id, import_row)
-               SELECT :c, :ot, :oid, t.contact_id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, :ts,
-                      CAST(:buyers AS bigint[]), t.sub_id, t.tokens, :mca, CAST(:next_at AS timestamptz),
-                      CAST(:imp AS uuid), t.row_no
-               FROM json_to_recordset(CAST(:rows AS json))
-                    AS t(row_no int, phone text, contact_id bigint, email text, exp timestamptz, ip text, prio int,
-                         sub_id text, tokens jsonb)
-               ORDER BY t.row_no
-               ON CONFLICT DO NOTHING
-               RETURNING id, import_row
-           ),
-           enrolled AS (
-               INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
-               SELECT :c, created.id, e.s, e.pos, e.at
-               FROM created CROSS JOIN json_to_recordset(CAST(:enroll AS json)) AS e(s bigint, pos int, at timestamptz)
-           )
-           SELECT id, import_row FROM created""",
+        """INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
+                              lead_priority, traffic_source_id, buyer_ids, sub_id, tokens, max_contact_attempts,
+                              next_action_at, import_id, import_row)
+           SELECT :c, :ot, :oid, t.contact_id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, :ts,
+                  CAST(:buyers AS bigint[]), t.sub_id, t.tokens, :mca, CAST(:next_at AS timestamptz),
+                  CAST(:imp AS uuid), t.row_no
+           FROM json_to_recordset(CAST(:rows AS json))
+                AS t(row_no int, phone text, contact_id bigint, email text, exp timestamptz, ip text, prio int,
+                     sub_id text, tokens jsonb)
+           ON CONFLICT DO NOTHING
+           RETURNING id, import_row""",
         c=company_id, ot=owner_type, oid=owner_id, ts=traffic_source_id, buyers=id_array(buyer_ids),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
         rows=_json([{"row_no": r, "phone": p, "contact_id": ct, "email": e, "exp": x.isoformat() if x else None,
                      "ip": i, "prio": pr, "sub_id": s, "tokens": _pg_safe(t)}
                     for r, p, ct, e, x, i, pr, s, t in zip(rows, phones, contact_ids, emails, expires_at, ips,
                                                            priorities, sub_ids, tokens, strict=True)]),
-        enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
-    )
+    ) or []
+    if result and enroll_in:
+        conn.run(
+            """INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
+               SELECT :c, l, e.s, e.pos, e.at
+               FROM unnest(CAST(:ids AS bigint[])) AS l
+               CROSS JOIN json_to_recordset(CAST(:enroll AS json)) AS e(s bigint, pos int, at timestamptz)""",
+            c=company_id, ids=id_array([r[0] for r in result]),
+            enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
+        )
     return [(r[0], r[1]) for r in result or []]
 
 

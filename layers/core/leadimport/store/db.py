@@ -13,12 +13,19 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlparse
 
 import pg8000.native
 
 from leadimport import settings
+
+# pg8000.native re-parses the SQL text for :name parameters on every run(), character by character
+# in Python (~1 ms for our chunk statements, ~10% of a chunk). The result depends only on the text:
+# cache it. (Named prepared statements would also save it, but pin sessions behind RDS Proxy.)
+if not hasattr(pg8000.native.to_statement, "cache_info"):
+    pg8000.native.to_statement = lru_cache(maxsize=512)(pg8000.native.to_statement)
 
 
 class DatabaseUnavailableError(RuntimeError):
