@@ -90,13 +90,19 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
                h.caller_id IS NOT NULL, COALESCE(h.dialed, false), COALESCE(h.connected, false),
                COALESCE(h.converted, false), COALESCE(h.dispositions, '{}'), live.id
         FROM p
-        LEFT JOIN blacklist b ON b.company_id = :c AND b.phone = p.phone
-        LEFT JOIN contacts ct ON ct.company_id = :c AND ct.phone = p.phone
+        -- LATERAL + LIMIT 1: one index probe per phone. A plain join let the planner hash every live lead
+        -- of the owner (or every contact of the company) on each chunk: cost growing with the tables.
+        LEFT JOIN LATERAL (SELECT x.phone FROM blacklist x WHERE x.company_id = :c AND x.phone = p.phone LIMIT 1) b
+               ON true
+        LEFT JOIN LATERAL (SELECT x.id, x.opted_out, x.blocked FROM contacts x
+                           WHERE x.company_id = :c AND x.phone = p.phone LIMIT 1) ct ON true
         LEFT JOIN history h ON h.caller_id = p.phone
-        LEFT JOIN leads live ON live.company_id = :c AND live.owner_type = :ot AND live.owner_id = :oid
-                            AND live.caller_id = p.phone AND live.status = 'live'
-                            -- this import's own lead for the phone is an in-file duplicate, decided by the claims
-                            AND live.import_id IS DISTINCT FROM CAST(:imp AS uuid)
+        LEFT JOIN LATERAL (SELECT x.id FROM leads x
+                           WHERE x.company_id = :c AND x.owner_type = :ot AND x.owner_id = :oid
+                             AND x.caller_id = p.phone AND x.status = 'live'
+                             -- this import's own lead for the phone is an in-file duplicate, decided by the claims
+                             AND x.import_id IS DISTINCT FROM CAST(:imp AS uuid)
+                           LIMIT 1) live ON true
         -- only phones with something to say: most phones of a fresh list have no facts at all
         WHERE b.phone IS NOT NULL OR ct.opted_out OR ct.blocked OR h.caller_id IS NOT NULL OR live.id IS NOT NULL
         """,
