@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from leadimport.local.events import LambdaContext, make_sqs_batch
-from leadimport.local.servers import LocalPostgres, LocalRedis
+from leadimport.local.servers import LocalPostgres, LocalRedis, _RunAs
 from leadimport.local.wiring import LocalWiring, load_wiring
 
 REPO_ROOT = Path(__file__).resolve().parents[4]
@@ -72,12 +73,24 @@ class LocalServices:
         if self.persist:
             self.data_dir.chmod(0o755)
         if not self.database_url:
-            self._pg = LocalPostgres(self.data_dir / "postgres", fast_unsafe=not self.persist)
+            self._pg = LocalPostgres(self._postgres_dir(), fast_unsafe=not self.persist)
             self.database_url = self._pg.start()
         if not self.redis_url:
             self._redis = LocalRedis(self.data_dir / "redis", persist=self.persist)
             self.redis_url = self._redis.start()
         return self
+
+    def _postgres_dir(self) -> Path:
+        """Where PostgreSQL keeps its data. As root it runs as `nobody`, which cannot enter a project that
+        lives under /root (mode 700): the data then goes to a fixed folder of the temp dir instead."""
+        wanted = self.data_dir / "postgres"
+        if os.geteuid() != 0 or _RunAs.for_postgres().can_reach(self.data_dir):
+            return wanted
+        digest = hashlib.sha256(str(wanted.resolve()).encode()).hexdigest()[:12]
+        fallback = Path(tempfile.gettempdir()) / f"leadimport-local-{digest}"
+        fallback.mkdir(mode=0o755, exist_ok=True)
+        fallback.chmod(0o755)
+        return fallback / "postgres"
 
     def stop(self) -> None:
         if self._redis:
