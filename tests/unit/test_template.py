@@ -17,6 +17,8 @@ from typing import Any
 import pytest
 import yaml
 
+from leadimport.local.wiring import CloudFormationLoader
+
 pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,25 +39,8 @@ PSEUDO = {
 # ----------------------------------------------------------------------------- loading
 
 
-class CfnLoader(yaml.SafeLoader):
-    """SafeLoader that understands CloudFormation short tags (!Ref, !Sub, !GetAtt, !If, ...)."""
-
-
-def _tag(loader: yaml.SafeLoader, suffix: str, node: yaml.Node) -> dict[str, Any]:
-    if isinstance(node, yaml.ScalarNode):
-        value: Any = loader.construct_scalar(node)
-    elif isinstance(node, yaml.SequenceNode):
-        value = loader.construct_sequence(node, deep=True)
-    else:
-        value = loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
-    if suffix in ("Ref", "Condition"):
-        return {suffix: value}
-    if suffix == "GetAtt" and isinstance(value, str):
-        value = value.split(".", 1)
-    return {f"Fn::{suffix}": value}
-
-
-CfnLoader.add_multi_constructor("!", _tag)
+# The template is read with the same loader the local runner uses (local/wiring.py).
+CfnLoader = CloudFormationLoader
 
 
 def load(path: Path = TEMPLATE) -> dict[str, Any]:
