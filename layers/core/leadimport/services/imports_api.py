@@ -149,20 +149,16 @@ class ImportsApi:
         for buyer in d.buyer_ids:
             if one("buyers", buyer) is None:
                 raise InvalidRequestError("unknown_buyer", f"There is no buyer {buyer} in your company.")
-        if lm.add_to_schedule_id is not None:
-            if one("schedules", lm.add_to_schedule_id) is None:
-                raise InvalidRequestError("unknown_schedule",
-                                          f"There is no schedule {lm.add_to_schedule_id} in your company.")
-            if request.owner.type == "schedule" and lm.add_to_schedule_id == request.owner.id:
+        for schedule_id, label in ((lm.add_to_schedule_id, "Add To Schedule"),
+                                   (lm.move_to_schedule_id, "Move To Another Schedule")):
+            if schedule_id is None:
+                continue
+            if one("schedules", schedule_id) is None:
+                raise InvalidRequestError("unknown_schedule", f"There is no schedule {schedule_id} in your company.")
+            if request.owner.type == "schedule" and schedule_id == request.owner.id:
                 raise InvalidRequestError("contradictory_options",
-                                          "\"Add To Schedule\" names the schedule the import already targets.")
+                                          f"\"{label}\" names the schedule the import already targets.")
         if lm.move_to_schedule_id is not None:
-            if one("schedules", lm.move_to_schedule_id) is None:
-                raise InvalidRequestError("unknown_schedule",
-                                          f"There is no schedule {lm.move_to_schedule_id} in your company.")
-            if request.owner.type == "schedule" and lm.move_to_schedule_id == request.owner.id:
-                raise InvalidRequestError("contradictory_options",
-                                          "\"Move To Another Schedule\" names the schedule the import targets.")
             if lm.expire_existing or lm.manage_schedule != "nothing":
                 raise InvalidRequestError("contradictory_options",
                                           "\"Move To Another Schedule\" cannot be combined with \"Expire Existing "
