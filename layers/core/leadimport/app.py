@@ -66,7 +66,9 @@ def upload_store() -> UploadStore:
 
 @lru_cache(maxsize=1)
 def chunk_queue() -> ChunkQueue:
-    return ChunkQueue(settings.splitter().queue_url, sqs_client(os.environ.get("AWS_ENDPOINT_URL_SQS")))
+    depth = os.environ.get("LOCAL_CHUNK_QUEUE_MAX_DEPTH")  # set by the local runner only (moto)
+    return ChunkQueue(settings.splitter().queue_url, sqs_client(os.environ.get("AWS_ENDPOINT_URL_SQS")),
+                      max_depth=int(depth) if depth else None)
 
 
 def splitter(remaining_ms: Callable[[], int]) -> Splitter:

@@ -80,6 +80,8 @@ class LocalPipeline:
         }
         if self.chunk_rows:
             env["CHUNK_ROWS"] = str(self.chunk_rows)
+        # Keep moto's queue shallow: its cost grows with depth and would eat the workers' CPU.
+        env["LOCAL_CHUNK_QUEUE_MAX_DEPTH"] = str(max(20, 10 * self.workers))
         os.environ.update(env)
         from leadimport import app
 

@@ -114,16 +114,34 @@ class ChunkSendError(RuntimeError):
 
 
 class ChunkQueue:
-    """Sends chunk messages 10 at a time with send_message_batch, retrying the entries that failed."""
+    """Sends chunk messages 10 at a time with send_message_batch, retrying the entries that failed.
 
-    def __init__(self, queue_url: str, client: Any | None = None, max_attempts: int = 5):
+    `max_depth` is for the local runner only: moto's SQS costs grow with queue depth (quadratically,
+    see ../shared/measurements.md), so locally the splitter waits while the workers are more than
+    `max_depth` messages behind. Real SQS needs no such thing; deployed it is None.
+    """
+
+    def __init__(self, queue_url: str, client: Any | None = None, max_attempts: int = 5,
+                 max_depth: int | None = None):
         self.queue_url = queue_url
         self.client = client or sqs_client()
         self.max_attempts = max_attempts
+        self.max_depth = max_depth
 
     def send(self, chunks: Sequence[ChunkMessage]) -> None:
         for i in range(0, len(chunks), 10):
+            self._wait_for_room()
             self._send_batch(chunks[i:i + 10])
+
+    def _wait_for_room(self, poll_seconds: float = 0.05) -> None:
+        if self.max_depth is None:
+            return
+        while True:
+            attrs = self.client.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            if int(attrs["ApproximateNumberOfMessages"]) <= self.max_depth:
+                return
+            time.sleep(poll_seconds)
 
     def _send_batch(self, batch: Sequence[ChunkMessage]) -> None:
         pending = {str(c.chunk_no): c.to_json() for c in batch}
