@@ -111,3 +111,15 @@ def test_a_huge_single_field_costs_one_row_and_bounded_memory() -> None:
     assert rows[-1] == (2, None)
     # the input itself is 100 MB in this process; reading it may not add more than ~100 MB on top
     assert (after - before) / 1024 < 150
+
+
+def test_a_cp1252_record_spanning_a_clean_and_an_undecodable_block_is_one_rejected_row() -> None:
+    """Regression (found by the fuzz test): a quoted value crossing the reader's 64 KiB block boundary,
+    with a cp1252 curly quote before it and a byte cp1252 does not define after it."""
+    head = b"caller_id,note\n9518761336,\"\x91"  # \x91 = cp1252 left single quote: not UTF-8
+    filler = b"x" * (70_000 - len(head))
+    data = head + filler + b"\x81 end\"\n6785177520,fine\n"
+    header, rows = open_csv(io.BytesIO(data), limits=CsvLimits(max_field_chars=200_000))
+    assert header.encoding == "cp1252"
+    got = [(r.row_no, r.reason) for r in rows]
+    assert got == [(1, "invalid_encoding"), (2, None)]

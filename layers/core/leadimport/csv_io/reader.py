@@ -733,7 +733,12 @@ def _check_row(
         invalid = False
         for index, value in enumerate(values):
             if not value.isascii():
-                raw = value.encode("latin-1")
+                try:
+                    raw = value.encode("latin-1")
+                except UnicodeEncodeError:
+                    # A record spanning blocks: this part came from a block that decoded cleanly in a
+                    # single-byte encoding (cp1252 quotes, say), so it is text already.
+                    continue
                 try:
                     values[index] = raw.decode(encoding)
                 except UnicodeDecodeError:
