@@ -6,6 +6,7 @@ from the body or path. Each route parses, calls leadimport.services.imports_api,
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 from typing import Annotated, Any, Literal
@@ -19,6 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from leadimport import app as core
 from leadimport.options import ImportRequest
+from leadimport.reasons import Reason
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
 
 logger = Logger()
@@ -28,6 +30,39 @@ api.enable_swagger(path="/docs", title="leadimport API", version="1.0.0")
 
 ImportStatus = Literal["awaiting_upload", "awaiting_confirmation", "queued", "splitting", "processing", "completed",
                        "failed", "cancelled"]
+
+
+class Problem(BaseModel):
+    """An error: a stable code and a sentence for the user (RFC 9457 style)."""
+
+    status: int
+    code: str
+    message: str
+    errors: list[dict[str, Any]] | None = None
+
+
+def _problem_doc(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/problem+json": {"model": Problem}}}
+
+
+_JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
+_COMMON = {
+    400: _problem_doc("The request body could not be read"),
+    401: _problem_doc("No company in the request (sign in again)"),
+    415: _problem_doc("The body is not JSON"),
+    422: _problem_doc("The request is not valid: a code and a sentence say why"),
+}
+
+
+def _responses(success: int = 200, success_doc: str = "The import", *, found: bool = True, conflict: bool = False,
+               content: dict[str, Any] | None = None) -> dict[int, Any]:
+    """The documented answers of a route, so that the OpenAPI document matches what the API returns."""
+    doc: dict[int, Any] = {success: {"description": success_doc, **(content or _JSON_OBJECT)}, **_COMMON}
+    if found:
+        doc[404] = _problem_doc("No such import in your company")
+    if conflict:
+        doc[409] = _problem_doc("The import is not in a state that allows this")
+    return doc
 
 
 class StartRequest(BaseModel):
@@ -88,65 +123,90 @@ def _validation(exc: RequestValidationError) -> Response[str]:
     return _problem(422, "invalid_request", f"{first['message']}{where}", errors=errors)
 
 
-@api.post("/imports")
+@api.post("/imports", status_code=201, responses=_responses(201, "The import, with its presigned upload", found=False))
 def create_import(body: ImportRequest) -> Response[dict[str, Any]]:
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
                     body=core.imports_api().create(_company_id(), body))
 
 
-@api.get("/imports")
+@api.get("/imports", responses=_responses(200, "A page of imports, newest first", found=False))
 def list_imports(status: Annotated[ImportStatus | None, Query()] = None,
                  limit: Annotated[int, Query(ge=1, le=100)] = 25,
                  cursor: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
     return core.imports_api().list(_company_id(), status=status, limit=limit, cursor=cursor)
 
 
-@api.get("/imports/<import_id>")
+@api.get("/imports/<import_id>", responses=_responses())
 def get_import(import_id: str) -> dict[str, Any]:
     return core.imports_api().get(_company_id(), import_id)
 
 
-@api.get("/imports/<import_id>/preview")
+@api.get("/imports/<import_id>/preview", responses=_responses(200, "The preview", conflict=True))
 def get_preview(import_id: str) -> dict[str, Any]:
     return core.imports_api().preview(_company_id(), import_id)
 
 
-@api.post("/imports/<import_id>/start")
+@api.post("/imports/<import_id>/start", responses=_responses(conflict=True))
 def start_import(import_id: str, body: StartRequest) -> dict[str, Any]:
     return core.imports_api().start(_company_id(), import_id, body.column_mapping)
 
 
-@api.post("/imports/<import_id>/cancel")
+@api.post("/imports/<import_id>/cancel", responses=_responses(conflict=True))
 def cancel_import(import_id: str) -> dict[str, Any]:
     return core.imports_api().cancel(_company_id(), import_id)
 
 
-@api.post("/imports/<import_id>/undo")
+@api.post("/imports/<import_id>/undo", responses=_responses(conflict=True))
 def undo_import(import_id: str) -> dict[str, Any]:
     return core.imports_api().undo(_company_id(), import_id)
 
 
-@api.get("/imports/<import_id>/errors")
-def list_errors(import_id: str, reason: Annotated[str | None, Query(max_length=64)] = None,
+@api.get("/imports/<import_id>/errors", responses=_responses(200, "A page of rejected rows"))
+def list_errors(import_id: str, reason: Annotated[Reason | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 cursor: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
-    return core.imports_api().errors(_company_id(), import_id, reason=reason, limit=limit, cursor=cursor)
+    return core.imports_api().errors(_company_id(), import_id, reason=reason.value if reason else None, limit=limit,
+                                     cursor=cursor)
 
 
-@api.get("/imports/<import_id>/errors.csv")
+@api.get("/imports/<import_id>/errors.csv", responses=_responses(
+    200, "The rejected rows as a spreadsheet-safe CSV",
+    content={"content": {"text/csv": {"schema": {"type": "string"}}}}))
 def errors_csv(import_id: str) -> Response[str]:
     body = "".join(core.imports_api().errors_csv(_company_id(), import_id))
     return Response(status_code=200, content_type="text/csv; charset=utf-8", body=body,
                     headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})
 
 
-@api.get("/openapi.json")
+@api.get("/openapi.json", include_in_schema=False)
 def openapi() -> Response[str]:
     return Response(status_code=200, content_type=content_types.APPLICATION_JSON,
                     body=api.get_openapi_json_schema(title="leadimport API", version="1.0.0"))
 
 
+def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
+    """A body the routes cannot read (not UTF-8, or not JSON on a POST): a problem, not a crash."""
+    body = event.get("body")
+    if not body:
+        return None
+    headers = {str(k).lower(): str(v) for k, v in (event.get("headers") or {}).items()}
+    media = headers.get("content-type", "application/json").split(";")[0].strip().lower()
+    status, code, message = 0, "", ""
+    if media not in ("application/json", "") and not media.endswith("+json"):
+        status, code, message = 415, "unsupported_media_type", "Send the request body as JSON (Content-Type: application/json)."
+    else:
+        try:
+            raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
+            raw.decode("utf-8")
+        except (ValueError, UnicodeError):
+            status, code, message = 400, "unreadable_body", "The request body is not UTF-8 JSON."
+    if not status:
+        return None
+    return {"statusCode": status, "headers": {"Content-Type": "application/problem+json"},
+            "body": json.dumps({"status": status, "code": code, "message": message}), "isBase64Encoded": False}
+
+
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    return api.resolve(event, context)
+    return _unreadable_body(event) or api.resolve(event, context)

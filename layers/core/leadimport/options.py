@@ -7,22 +7,44 @@ create-import service.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from leadimport.rules.phone import region_for_country
 
 OwnerType = Literal["schedule", "offer"]
+MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints
+Id = Annotated[int, Field(gt=0, le=MAX_ID)]
+
+
+def _reject_nul(value: Any, where: str = "") -> None:
+    """PostgreSQL text cannot hold NUL: refuse it in any string of the options, keys included."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise ValueError(f"{where or 'a value'} contains a NUL character, which is not allowed")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _reject_nul(k, f"{where}.{k}" if where else str(k))
+            _reject_nul(v, f"{where}.{k}" if where else str(k))
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _reject_nul(item, where)
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _no_nul(cls, data: Any) -> Any:
+        _reject_nul(data)
+        return data
+
 
 class Owner(_Strict):
     type: OwnerType
-    id: int = Field(gt=0)
+    id: Id
 
 
 class ScrubOptions(_Strict):
@@ -54,8 +76,8 @@ class LeadManagementOptions(_Strict):
     manage_schedule: Literal["nothing", "stop", "start", "restart"] = "nothing"
     opt: Literal["opt_out", "opt_in"] | None = None
     block: Literal["block", "unblock"] | None = None
-    move_to_schedule_id: int | None = Field(default=None, gt=0)
-    add_to_schedule_id: int | None = Field(default=None, gt=0)
+    move_to_schedule_id: Id | None = None
+    add_to_schedule_id: Id | None = None
     copy_to_this_schedule_from: Owner | None = None
     hours_until_expiration: float | None = Field(default=None, gt=0, le=24 * 3650)
     max_contact_attempts: int | None = Field(default=None, ge=0, le=1000)
@@ -71,8 +93,8 @@ class LeadManagementOptions(_Strict):
 
 
 class DefaultAttributes(_Strict):
-    traffic_source_id: int | None = Field(default=None, gt=0)
-    buyer_ids: list[int] = Field(default_factory=list, max_length=100)
+    traffic_source_id: Id | None = None
+    buyer_ids: list[Id] = Field(default_factory=list, max_length=100)
     lead_priority: int | None = Field(default=None, ge=0, le=1000)
     sub_id: str | None = Field(default=None, max_length=255)
 

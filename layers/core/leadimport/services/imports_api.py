@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import json
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -195,10 +196,7 @@ class ImportsApi:
         return row
 
     def list(self, company_id: int, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
-        parts = _decode_cursor(cursor) if cursor else None
-        before = (str(parts[0]), str(parts[1])) if parts and len(parts) == 2 else None
-        if cursor and before is None:
-            raise InvalidRequestError("bad_cursor", "The page cursor is not valid; start again from the first page.")
+        before = _list_cursor(cursor) if cursor else None
         rows = import_repo.list_imports(self.db, company_id, status=status, limit=limit + 1, before=before)
         page = rows[:limit]
         next_cursor = None
@@ -217,7 +215,7 @@ class ImportsApi:
     def errors(self, company_id: int, import_id: str, *, reason: str | None, limit: int,
                cursor: str | None) -> dict[str, Any]:
         self._row(company_id, import_id)
-        after = int(_decode_cursor(cursor)[0]) if cursor else 0
+        after = _row_cursor(cursor) if cursor else 0
         rows = self.db.run(
             """SELECT row_no, reason, message, "values" FROM lead_import_rejections
                WHERE import_id = CAST(:i AS uuid) AND row_no > :after
@@ -345,6 +343,29 @@ def _encode_cursor(parts: list[Any]) -> str:
     return base64.urlsafe_b64encode(json.dumps(parts).encode()).decode().rstrip("=")
 
 
+BAD_CURSOR = "The page cursor is not valid; start again from the first page."
+
+
+def _list_cursor(cursor: str) -> tuple[str, str]:
+    """(created_at, id) of the last import of the previous page, both checked before they reach SQL."""
+    parts = _decode_cursor(cursor)
+    try:
+        created_at, import_id = parts
+        datetime.fromisoformat(str(created_at).replace("Z", "+00:00"))
+        return str(created_at), str(uuid.UUID(str(import_id)))
+    except (ValueError, TypeError, OverflowError) as exc:
+        raise InvalidRequestError("bad_cursor", BAD_CURSOR) from exc
+
+
+def _row_cursor(cursor: str) -> int:
+    """The last row number of the previous page of errors."""
+    parts = _decode_cursor(cursor)
+    row = parts[0]
+    if type(row) is not int or not 0 <= row <= 2**31 - 1:
+        raise InvalidRequestError("bad_cursor", BAD_CURSOR)
+    return row
+
+
 def _decode_cursor(cursor: str) -> list[Any]:
     try:
         parts = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
@@ -352,4 +373,4 @@ def _decode_cursor(cursor: str) -> list[Any]:
             raise ValueError
         return parts
     except (ValueError, TypeError) as exc:
-        raise InvalidRequestError("bad_cursor", "The page cursor is not valid; start again from the first page.") from exc
+        raise InvalidRequestError("bad_cursor", BAD_CURSOR) from exc
