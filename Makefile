@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
 
-.PHONY: install demo test test-all lint check-template build bench migrate openapi clean
+.PHONY: install demo test test-all lint check-template checks pytest pytest-all build bench migrate openapi clean
 
 install: $(STAMP)
 
@@ -15,18 +15,32 @@ $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing leadimport and its dev dependencies into $(VENV) ..."
-	@$(BIN)/pip install --quiet --disable-pip-version-check -r requirements.lock
+	@# The lock pins every package: no resolution (--no-deps), no byte-compiling up front (--no-compile);
+	@# `pip check` then proves the set is consistent.
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-compile -r requirements.lock
 	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@$(BIN)/pip check --disable-pip-version-check >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
 demo: install
 	$(BIN)/leadimport demo
 
-test: install lint check-template
+# The tests and the static checks (ruff, mypy, sam validate/build) run side by side: the tool install
+# and sam build wait on the network and disk while the tests use the CPU.
+test: install
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest checks
+
+test-all: install
+	@$(MAKE) --no-print-directory -j2 --output-sync=target pytest-all checks
+
+checks: lint
+	bash infra/sam-check.sh
+
+pytest: install
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-test-all: install lint check-template
+pytest-all: install
 	$(BIN)/pytest -m "" $(PYTEST_ARGS)
 
 lint: install

@@ -47,7 +47,7 @@ if [[ ! -x "$TOOLS/bin/sam" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]];
         rm -rf "$TOOLS"
         "$PYTHON" -m venv "$TOOLS"
         "$TOOLS/bin/python" -m pip install --quiet --upgrade pip
-        "$TOOLS/bin/python" -m pip install --quiet "aws-sam-cli==$SAM_CLI_VERSION"
+        "$TOOLS/bin/python" -m pip install --quiet --no-compile "aws-sam-cli==$SAM_CLI_VERSION"
         "$TOOLS/bin/sam" --version
         echo "$want" >"$STAMP"  # written last: an interrupted install is redone next time
     }
