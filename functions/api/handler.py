@@ -169,12 +169,15 @@ def list_errors(import_id: str, reason: Annotated[Reason | None, Query()] = None
                                      cursor=cursor)
 
 
-@api.get("/imports/<import_id>/errors.csv", responses=_responses(
-    200, "The rejected rows as a spreadsheet-safe CSV",
-    content={"content": {"text/csv": {"schema": {"type": "string"}}}}))
+@api.get("/imports/<import_id>/errors.csv", responses={
+    **_responses(200, "The rejected rows as a spreadsheet-safe CSV",
+                 content={"content": {"text/csv": {"schema": {"type": "string"}}}}),
+    303: {"description": "A large file: download it from the presigned URL in Location (15 minutes)"}})
 def errors_csv(import_id: str) -> Response[str]:
-    body = "".join(core.imports_api().errors_csv(_company_id(), import_id))
-    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=body,
+    text, url = core.imports_api().errors_csv_download(_company_id(), import_id)
+    if url is not None:
+        return Response(status_code=303, headers={"Location": url}, body="")
+    return Response(status_code=200, content_type="text/csv; charset=utf-8", body=text or "",
                     headers={"Content-Disposition": f'attachment; filename="import-{import_id}-errors.csv"'})
 
 

@@ -176,3 +176,25 @@ def test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest(pipeline_
     assert status == 200 and again["undone_leads"] == 2  # nothing more to undo
     status, _, _ = call_api(2, "POST", f"/imports/{imp['id']}/undo")
     assert status == 404
+
+
+def test_a_large_error_csv_is_handed_out_through_s3(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Lambda response cannot exceed 6 MB: above the inline limit the CSV goes to S3 and the API redirects."""
+    from leadimport.services import imports_api
+
+    _, imp = create()
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=("caller_id,note\n" + "bad,=cmd\n" * 50).encode())
+    run_inline_until_idle(pipeline_env)
+    monkeypatch.setattr(imports_api, "INLINE_CSV_LIMIT", 100)
+    from leadimport.local.events import LambdaContext, make_api_request
+
+    response = load_handler("api")(make_api_request("GET", f"/imports/{imp['id']}/errors.csv"), LambdaContext())
+    assert response["statusCode"] == 303
+    location = response["headers"]["Location"]
+    assert f"exports/1/{imp['id']}/" in location and "X-Amz-Signature=" in location
+    key = "exports/" + location.split("/exports/", 1)[1].split("?", 1)[0]
+    body = pipeline_env.s3.get_object(Bucket=pipeline_env.wiring.bucket_name, Key=key)["Body"].read().decode()
+    lines = body.splitlines()
+    assert lines[0] == "caller_id,note,row,reason,message" and len(lines) == 51
+    assert lines[1].startswith("bad,'=cmd,1,invalid_phone")

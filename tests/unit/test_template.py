@@ -437,7 +437,7 @@ def test_bucket_cors_and_lifecycle(template):
     assert not re.match(origins["AllowedPattern"], "*")
     rules = props["LifecycleConfiguration"]["Rules"]
     expiring = {r.get("Prefix") for r in rules if "ExpirationInDays" in r}
-    assert expiring == {"uploads/", "drop/"}
+    assert expiring == {"uploads/", "drop/", "exports/"}
     assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1 for r in rules)
 
 

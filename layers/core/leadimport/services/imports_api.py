@@ -11,6 +11,7 @@ import base64
 import csv
 import io
 import json
+import tempfile
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -44,6 +45,8 @@ class ConflictError(InvalidRequestError):
 
 
 UPLOAD_FILE_NAME = "upload.csv"
+INLINE_CSV_LIMIT = 5_000_000  # bytes; Lambda's response limit is 6 MB
+EXPORT_URL_SECONDS = 900
 
 
 @dataclass(frozen=True)
@@ -226,6 +229,22 @@ class ImportsApi:
         items = [{"row": r[0], "reason": r[1], "message": r[2], "values": r[3]} for r in rows[:limit]]
         next_cursor = _encode_cursor([items[-1]["row"]]) if len(rows) > limit else None
         return {"items": items, "next_cursor": next_cursor}
+
+    def errors_csv_download(self, company_id: int, import_id: str) -> tuple[str | None, str | None]:
+        """(csv text, None) when it fits in an API response, else (None, presigned URL of a copy in S3):
+        a Lambda response cannot exceed 6 MB, and an import of 100k bad rows makes a larger file."""
+        with tempfile.NamedTemporaryFile("w+", encoding="utf-8", newline="", suffix=".csv") as out:
+            size = 0
+            for part in self.errors_csv(company_id, import_id):
+                out.write(part)
+                size += len(part.encode("utf-8"))
+            out.flush()
+            if size <= INLINE_CSV_LIMIT:
+                out.seek(0)
+                return out.read(), None
+            key = f"exports/{company_id}/{import_id}/errors-{uuid.uuid4().hex[:8]}.csv"
+            self.uploads.put_file(key, out.name, "text/csv; charset=utf-8", f"import-{import_id}-errors.csv")
+        return None, self.uploads.presigned_get(key, EXPORT_URL_SECONDS)
 
     def errors_csv(self, company_id: int, import_id: str) -> Iterator[str]:
         """The rejected rows with their original columns plus row, reason, message; formula-safe."""

@@ -103,6 +103,14 @@ class UploadStore:
             ExpiresIn=expires,
         ))
 
+    def put_file(self, key: str, path: str, content_type: str, filename: str) -> None:
+        self.client.upload_file(path, self.bucket, key, ExtraArgs={
+            "ContentType": content_type, "ContentDisposition": f'attachment; filename="{filename}"'})
+
+    def presigned_get(self, key: str, expires: int) -> str:
+        return str(self.client.generate_presigned_url(
+            "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires))
+
     def presigned_put(self, key: str, expires: int, content_type: str = "text/csv") -> str:
         return str(self.client.generate_presigned_url(
             "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type}, ExpiresIn=expires,
