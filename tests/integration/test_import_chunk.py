@@ -371,3 +371,10 @@ def test_copy_to_this_schedule_takes_the_source_leads_tokens_under_the_rows_own(
     # the source lead stays where it was
     assert db.run("SELECT status, owner_type FROM leads WHERE import_id = CAST(:i AS uuid)", i=source) == [
         ["live", "offer"]]
+
+
+def test_a_repeated_blacklisted_number_is_blacklisted_on_every_row(db: Database, importer: ChunkImporter) -> None:
+    """The first rejection wins and the blacklist comes before the duplicate check."""
+    import_id = make_import(db)
+    importer.import_chunk(chunk(import_id, 0, [["+12025550143", "", "x", "us"], ["2025550143", "", "y", "us"]]))
+    assert reasons(db, import_id) == {1: "blacklisted", 2: "blacklisted"}

@@ -111,10 +111,6 @@ class ChunkImporter:
         takeover_rejections: list[RowRejection] = []
         takeover_created = 0
 
-        # In-chunk duplicates: keep one row per phone (first or last by policy).
-        candidates, dupes = _dedupe_in_chunk(candidates, options.duplicates)
-        rejections.extend(dupes)
-
         with self.db.transaction() as conn:
             if not sql.claim_chunk(conn, msg.import_id, msg.chunk_no, msg.first_row, msg.row_count, "processed"):
                 return ChunkResult(msg.import_id, msg.chunk_no, "duplicate")
@@ -135,7 +131,10 @@ class ChunkImporter:
                 else:
                     kept.append(c)
 
-            # In-file duplicates across chunks: the import's phone claims decide, whatever the order.
+            # In-file duplicates within the chunk (first or last row by policy), then across chunks: the
+            # import's phone claims decide, whatever the order chunks run in.
+            kept, dupes = _dedupe_in_chunk(kept, options.duplicates)
+            rejections.extend(dupes)
             claims = sql.phone_claims(conn, msg.import_id, [c.phone for c in kept])
             winners: list[LeadCandidate] = []
             new_claims: dict[str, int] = {}
