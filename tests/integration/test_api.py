@@ -198,3 +198,15 @@ def test_a_large_error_csv_is_handed_out_through_s3(pipeline_env: LocalAws, monk
     lines = body.splitlines()
     assert lines[0] == "caller_id,note,row,reason,message" and len(lines) == 51
     assert lines[1].startswith("bad,'=cmd,1,invalid_phone")
+
+
+def test_the_cli_follows_a_large_error_csv_to_s3(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadimport.services import imports_api
+
+    _, imp = create()
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=("caller_id\n" + "bad\n" * 30).encode())
+    run_inline_until_idle(pipeline_env)
+    monkeypatch.setattr(imports_api, "INLINE_CSV_LIMIT", 50)
+    status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
+    assert status == 200 and len(text.splitlines()) == 31

@@ -30,11 +30,18 @@ POST_UPLOAD_LIMIT = 64 * 1024**2  # above this the CLI streams the file with the
 
 def call_api(company: int | None, method: str, path: str, *, body: Any = None,
              query: dict[str, str] | None = None) -> tuple[int, Any, str]:
-    """One request through the API handler, as API Gateway would send it. Returns (status, json, text)."""
+    """One request through the API handler, as API Gateway would send it. Returns (status, json, text).
+    A 303 (a large errors.csv handed out through S3) is followed, as a browser would."""
     from leadimport.local.events import LambdaContext
 
     response = load_handler("api")(make_api_request(method, path, body=body, company_id=company, query=query),
                                    LambdaContext(function_name="api", timeout_seconds=30))
+    location = (response.get("headers") or {}).get("Location")
+    if int(response["statusCode"]) == 303 and location:
+        import requests
+
+        followed = requests.get(location, timeout=600)
+        return followed.status_code, None, followed.text
     text = response.get("body") or ""
     if response.get("isBase64Encoded"):
         import base64
