@@ -99,6 +99,9 @@ def test_bad_rows_are_recorded_with_reasons_and_the_good_rows_go_in(pipeline_env
     assert rows[0] == ["caller_id", "email", "interest", "country", "row", "reason", "message"]
     formula = next(r for r in rows if r[4] == "7")
     assert formula[0].startswith("'=")  # neutralized for spreadsheets
+    too_many = next(r for r in rows if r[4] == "8")  # 5 fields under a 4-column header: nothing dropped
+    assert len(too_many) == 7 and too_many[:4] == ["'+16785177520", "not-an-email", "houses", "us"]
+    assert too_many[6].endswith("Fields beyond the header: extra")
 
     ext = db.rows("SELECT caller_id, tokens FROM leads WHERE import_id = CAST(:i AS uuid) AND import_row = 6",
                   i=created["id"])

@@ -22,6 +22,14 @@ def create(company: int = 1, **body: Any) -> tuple[int, dict[str, Any]]:
     return status, created
 
 
+def import_file(aws: LocalAws, content: bytes) -> dict[str, Any]:
+    """Create an import, put its file in the bucket and run the pipeline to the end."""
+    _, imp = create()
+    aws.s3.put_object(Bucket=aws.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"], Body=content)
+    run_inline_until_idle(aws)
+    return imp
+
+
 def test_presigned_post_policy_fixes_key_size_type_and_expiry(pipeline_env: LocalAws) -> None:
     status, imp = create()
     assert status == 201 and imp["status"] == "awaiting_upload"
@@ -92,11 +100,8 @@ def test_list_is_newest_first_with_cursor_pagination_and_status_filter(pipeline_
 
 
 def test_errors_are_paginated_and_filtered_by_reason(pipeline_env: LocalAws) -> None:
-    _, imp = create()
     lines = ["caller_id"] + ["bad"] * 5 + ["", "9518761336"]
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body="\n".join(lines).encode())
-    run_inline_until_idle(pipeline_env)
+    imp = import_file(pipeline_env, "\n".join(lines).encode())
     _, page, _ = call_api(1, "GET", f"/imports/{imp['id']}/errors", query={"limit": "4"})
     assert [e["row"] for e in page["items"]] == [1, 2, 3, 4]
     _, rest, _ = call_api(1, "GET", f"/imports/{imp['id']}/errors", query={"limit": "4", "cursor": page["next_cursor"]})
@@ -156,10 +161,7 @@ def test_openapi_document_matches_the_routes(pipeline_env: LocalAws) -> None:
 
 def test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest(pipeline_env: LocalAws, db: Database,
                                                                        redis_client: Any, redis_prefix: str) -> None:
-    _, imp = create()
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=b"caller_id,interest\n9518761336,cars\n6785177520,boats\n")
-    run_inline_until_idle(pipeline_env)
+    imp = import_file(pipeline_env, b"caller_id,interest\n9518761336,cars\n6785177520,boats\n")
     keys = sorted(redis_client.scan_iter(f"{redis_prefix}:tokens:*"))
     assert len(keys) == 2
     contacts_before = db.run("SELECT count(*) FROM contacts")
@@ -182,10 +184,7 @@ def test_a_large_error_csv_is_handed_out_through_s3(pipeline_env: LocalAws, monk
     """A Lambda response cannot exceed 6 MB: above the inline limit the CSV goes to S3 and the API redirects."""
     from leadimport.services import imports_api
 
-    _, imp = create()
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=("caller_id,note\n" + "bad,=cmd\n" * 50).encode())
-    run_inline_until_idle(pipeline_env)
+    imp = import_file(pipeline_env, ("caller_id,note\n" + "bad,=cmd\n" * 50).encode())
     monkeypatch.setattr(imports_api, "INLINE_CSV_LIMIT", 100)
     from leadimport.local.events import LambdaContext, make_api_request
 
@@ -203,10 +202,7 @@ def test_a_large_error_csv_is_handed_out_through_s3(pipeline_env: LocalAws, monk
 def test_the_cli_follows_a_large_error_csv_to_s3(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     from leadimport.services import imports_api
 
-    _, imp = create()
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=("caller_id\n" + "bad\n" * 30).encode())
-    run_inline_until_idle(pipeline_env)
+    imp = import_file(pipeline_env, ("caller_id\n" + "bad\n" * 30).encode())
     monkeypatch.setattr(imports_api, "INLINE_CSV_LIMIT", 50)
     status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
     assert status == 200 and len(text.splitlines()) == 31

@@ -247,12 +247,13 @@ class ImportsApi:
         return None, self.uploads.presigned_get(key, EXPORT_URL_SECONDS)
 
     def errors_csv(self, company_id: int, import_id: str) -> Iterator[str]:
-        """The rejected rows with their original columns plus row, reason, message; formula-safe."""
+        """The rejected rows with their original columns plus row, reason, message; formula-safe.
+        Fields beyond the header (a row with too many fields) are kept, quoted in the message, so the
+        CSV stays one column per header name and nothing of the row is lost."""
         row = self._row(company_id, import_id)
         columns: list[str] = list((row["header"] or {}).get("columns") or [])
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\r\n")
-        extra: list[str] = []
         writer.writerow([neutralize(c) for c in columns + ["row", "reason", "message"]])
         after = 0
         while True:
@@ -265,9 +266,9 @@ class ImportsApi:
                 break
             for row_no, reason, message, values in rows:
                 values = values or {}
-                for k in values:
-                    if k not in columns and k not in extra:
-                        extra.append(k)
+                extra = [str(v) for k, v in values.items() if k not in columns]
+                if extra:
+                    message = f"{message} Fields beyond the header: {' | '.join(extra)}"
                 writer.writerow([neutralize(str(values.get(c, ""))) for c in columns]
                                 + [str(row_no), reason, neutralize(message)])
                 after = row_no
