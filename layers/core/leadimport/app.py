@@ -30,9 +30,9 @@ class LambdaContinuation:
         self.function_name = function_name
 
     def __call__(self, import_id: str) -> None:
-        import boto3
+        from leadimport.store.aws import client
 
-        boto3.client("lambda").invoke(FunctionName=self.function_name, InvocationType="Event",
+        client("lambda").invoke(FunctionName=self.function_name, InvocationType="Event",
                                       Payload=json.dumps({CONTINUE_KEY: import_id}).encode())
 
 

@@ -223,11 +223,11 @@ def _worker_loop(env: dict[str, str], stop: Any) -> None:
 
 def _attach_aws() -> LocalAws:
     """A LocalAws for a child process: the moto server's queues, looked up by name (not created)."""
-    import boto3
+    from leadimport.store.aws import client
 
     aws = LocalAws(endpoint_url=os.environ["AWS_ENDPOINT_URL"])
-    aws.s3 = boto3.client("s3", region_name="us-east-1")
-    aws.sqs = boto3.client("sqs", region_name="us-east-1")
+    aws.s3 = client("s3", region_name="us-east-1")
+    aws.sqs = client("sqs", region_name="us-east-1")
     aws.chunk_queue_url = os.environ["CHUNK_QUEUE_URL"]
     aws.events_queue_url = os.environ["SPLIT_CONTINUATION_QUEUE_URL"]
     return aws

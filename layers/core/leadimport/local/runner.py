@@ -142,10 +142,10 @@ class LocalAws:
     events_queue_url: str = ""
 
     def setup(self) -> LocalAws:
-        import boto3
+        from leadimport.store.aws import client
 
-        self.s3 = boto3.client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
-        self.sqs = boto3.client("sqs", endpoint_url=self.endpoint_url, region_name="us-east-1")
+        self.s3 = client("s3", endpoint_url=self.endpoint_url, region_name="us-east-1")
+        self.sqs = client("sqs", endpoint_url=self.endpoint_url, region_name="us-east-1")
         w = self.wiring
         self.s3.create_bucket(Bucket=w.bucket_name)
         self.s3.put_bucket_versioning(Bucket=w.bucket_name, VersioningConfiguration={"Status": "Enabled"})

@@ -25,6 +25,7 @@ Lambda handler does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -289,6 +290,14 @@ def load_wiring(template_path: Path | None = None) -> LocalWiring:
     path = Path(template_path) if template_path is not None else default_template_path()
     if not path.is_file():
         raise WiringError(f"template not found: {path}")
+    stat = path.stat()
+    # Parsing the template costs ~0.1 s and every local run and test asks for it: read it once per version.
+    return _wiring_of(str(path.resolve()), stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _wiring_of(path_text: str, mtime_ns: int, size: int) -> LocalWiring:
+    path = Path(path_text)
     template = load_template(path)
     resources = template["Resources"]
     r = _Resolver(template, LOCAL_PSEUDO_PARAMETERS)

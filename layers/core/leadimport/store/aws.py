@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -17,12 +18,31 @@ from leadimport.messages import ChunkMessage
 _S3_CONFIG = Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"})
 
 
+_SQS_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
+_session: boto3.session.Session | None = None
+_session_lock = threading.Lock()
+
+
+def client(service: str, **kwargs: Any) -> Any:
+    """A boto3 client from one session per process.
+
+    `boto3.client()` builds a new session each time and re-reads the service models and endpoint data
+    (~0.1 s a client); one shared session reads them once. Sessions are not thread-safe, clients are:
+    creation is serialized.
+    """
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = boto3.session.Session()
+        return _session.client(service, **kwargs)
+
+
 def s3_client(endpoint_url: str | None = None) -> Any:
-    return boto3.client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
+    return client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
 
 
 def sqs_client(endpoint_url: str | None = None) -> Any:
-    return boto3.client("sqs", endpoint_url=endpoint_url, config=Config(retries={"max_attempts": 5, "mode": "standard"}))
+    return client("sqs", endpoint_url=endpoint_url, config=_SQS_CONFIG)
 
 
 class _BodyRaw(io.RawIOBase):
