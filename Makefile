@@ -15,10 +15,16 @@ $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@echo "Installing leadimport and its dev dependencies into $(VENV) ..."
-	@# The lock pins every package: no resolution (--no-deps), no byte-compiling up front (--no-compile);
-	@# `pip check` then proves the set is consistent.
-	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-compile -r requirements.lock
-	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e .
+	@# The lock pins every package: no resolution (--no-deps), and `pip check` proves the set consistent.
+	@# uv (pinned in the lock too) installs it in seconds where pip takes ~50 s; pip is the fallback.
+	@if $(BIN)/pip install --quiet --disable-pip-version-check "$$(grep -m1 '^uv==' requirements.lock)" >/dev/null 2>&1; then \
+	    $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -r requirements.lock && \
+	    $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . ; \
+	else \
+	    echo "uv could not be installed: installing with pip" && \
+	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-compile -r requirements.lock && \
+	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps -e . ; \
+	fi
 	@$(BIN)/pip check --disable-pip-version-check >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@

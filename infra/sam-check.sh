@@ -46,8 +46,12 @@ if [[ ! -x "$TOOLS/bin/sam" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]];
     install_tools() {
         rm -rf "$TOOLS"
         "$PYTHON" -m venv "$TOOLS"
-        "$TOOLS/bin/python" -m pip install --quiet --upgrade pip
-        "$TOOLS/bin/python" -m pip install --quiet --no-compile "aws-sam-cli==$SAM_CLI_VERSION"
+        if [[ -x "$ROOT/.venv/bin/uv" ]]; then  # the project's uv (make install): seconds instead of ~40 s
+            "$ROOT/.venv/bin/uv" pip install --quiet --python "$TOOLS/bin/python" "aws-sam-cli==$SAM_CLI_VERSION"
+        else
+            "$TOOLS/bin/python" -m pip install --quiet --upgrade pip
+            "$TOOLS/bin/python" -m pip install --quiet --no-compile "aws-sam-cli==$SAM_CLI_VERSION"
+        fi
         "$TOOLS/bin/sam" --version
         echo "$want" >"$STAMP"  # written last: an interrupted install is redone next time
     }
