@@ -79,7 +79,7 @@ class DatabaseClones:
         self._admin_url = admin_url
         self._template = template
         self._ready: queue.Queue[str | BaseException] = queue.Queue(maxsize=2)
-        self._used: queue.Queue[str | None] = queue.Queue()
+        self._used: queue.Queue[str] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="database-clones", daemon=True)
         self._thread.start()
@@ -113,8 +113,6 @@ class DatabaseClones:
                         self._drop_used(admin)
                 else:
                     self._used.put(name)
-            self._used.put(None)
-            self._drop_used(admin)
         finally:
             admin.close()
 
@@ -124,20 +122,19 @@ class DatabaseClones:
                 name = self._used.get_nowait()
             except queue.Empty:
                 return
-            if name is not None:
-                admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            admin.run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
     def close(self) -> None:
+        """Stop cloning, then drop every database made: used, or ready and never taken."""
         self._stop.set()
-        try:
-            leftover = self._ready.get_nowait()
+        self._thread.join(timeout=60)
+        while True:
+            try:
+                leftover = self._ready.get_nowait()
+            except queue.Empty:
+                break
             if isinstance(leftover, str):
                 self._used.put(leftover)
-        except queue.Empty:
-            pass
-        self._thread.join(timeout=30)
-        if self._thread.is_alive():
-            return
         admin = Database.from_url(self._admin_url)
         try:
             self._drop_used(admin)
