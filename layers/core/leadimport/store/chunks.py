@@ -224,13 +224,17 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
 
 
 def expire_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list[int]) -> None:
-    """Leads leave their schedule: status expired, active enrollments ended."""
+    """Leads leave their schedule: status expired, active enrollments ended.
+
+    `lead_id = ANY(ids)` is redundant with the CTE but gives the planner the index on the enrollments'
+    lead_id whatever it guesses of the CTE's size: without it, a growing import got a sequential scan
+    of schedule_enrollments per call (30 ms at 100k leads, rising with the table)."""
     if lead_ids:
         conn.run(
             """WITH l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
                           WHERE company_id = :c AND id = ANY(CAST(:ids AS bigint[])) AND status = 'live' RETURNING id)
                UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
-               WHERE lead_id IN (SELECT id FROM l) AND status = 'active'""",
+               WHERE lead_id = ANY(CAST(:ids AS bigint[])) AND lead_id IN (SELECT id FROM l) AND status = 'active'""",
             c=company_id, ids=id_array(lead_ids),
         )
 
