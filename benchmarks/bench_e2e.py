@@ -30,6 +30,7 @@ from typing import Any
 from benchmarks.common import Result, log, proc_status, realistic_file
 
 NAME = "e2e"
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class TreeMonitor:
@@ -41,6 +42,7 @@ class TreeMonitor:
         self.cmdlines: dict[int, str] = {}
         self.names: dict[int, str] = {}
         self.hwm_kb: dict[int, int] = {}
+        self.cpu_ticks: dict[int, int] = {}  # utime + stime, last seen (a process's total at its last sample)
         self.max_total_rss_kb = 0
         self.postmaster_port: int | None = None
 
@@ -55,6 +57,7 @@ class TreeMonitor:
 
     def sample(self) -> None:
         parent: dict[int, int] = {}
+        ticks: dict[int, int] = {}
         for entry in os.listdir("/proc"):
             if not entry.isdigit():
                 continue
@@ -65,6 +68,7 @@ class TreeMonitor:
                 continue
             fields = stat[stat.rfind(")") + 2:].split()
             parent[pid] = int(fields[1])
+            ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of /proc/pid/stat)
             if pid not in self.names:
                 self.names[pid] = stat[stat.find("(") + 1:stat.rfind(")")]
         # command lines are read once per pid (cached): cheap after the first sample
@@ -87,6 +91,7 @@ class TreeMonitor:
                 continue
             self._cmdline(pid)
             self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), status.get("VmHWM", 0))
+            self.cpu_ticks[pid] = max(self.cpu_ticks.get(pid, 0), ticks.get(pid, 0))
             total += status.get("VmRSS", 0)
             if self.postmaster_port is None and self.marker in self.cmdlines[pid] and " -p " in self.cmdlines[pid]:
                 with contextlib.suppress(ValueError, IndexError):
@@ -123,9 +128,10 @@ class TreeMonitor:
         by_label: dict[str, dict[str, Any]] = {}
         for pid, label in self.labels().items():
             mb = self.hwm_kb[pid] / 1024
-            entry = by_label.setdefault(label, {"processes": 0, "peak_rss_mb": 0.0})
+            entry = by_label.setdefault(label, {"processes": 0, "peak_rss_mb": 0.0, "cpu_seconds": 0.0})
             entry["processes"] += 1
             entry["peak_rss_mb"] = round(max(entry["peak_rss_mb"], mb), 1)
+            entry["cpu_seconds"] = round(entry["cpu_seconds"] + self.cpu_ticks.get(pid, 0) / CLOCK_TICKS, 1)
         return {"per_process": dict(sorted(by_label.items())),
                 "max_total_rss_mb": round(self.max_total_rss_kb / 1024, 1)}
 

@@ -277,12 +277,20 @@ def render(report: dict[str, Any]) -> str:
 
     e2e = report["benchmarks"].get("e2e", {}).get("extra", {})
     if e2e.get("runs"):
-        lines += ["## End to end: peak RSS per process", "", "| run | process | processes | peak RSS MiB |",
-                  "|---|---|---:|---:|"]
+        lines += ["## End to end: peak RSS and CPU time per process", "",
+                  "CPU seconds are utime + stime as last sampled (every 0.2 s), summed over the processes with the "
+                  "label; the share is of all the CPU the tree used, so it shows where the two cores went.", "",
+                  "| run | process | processes | peak RSS MiB | CPU s | CPU share |",
+                  "|---|---|---:|---:|---:|---:|"]
         for label, run in e2e["runs"].items():
-            for proc, v in run["memory"]["per_process"].items():
-                lines.append(f"| {label} | {proc} | {v['processes']} | {v['peak_rss_mb']:,.1f} |")
-            lines.append(f"| {label} | (whole tree: max of the sum of RSS, shared memory counted in each process) | | {run['memory']['max_total_rss_mb']:,.1f} |")
+            per = run["memory"]["per_process"]
+            cpu_total = sum(v.get("cpu_seconds", 0.0) for v in per.values()) or 1.0
+            for proc, v in per.items():
+                cpu = v.get("cpu_seconds", 0.0)
+                lines.append(f"| {label} | {proc} | {v['processes']} | {v['peak_rss_mb']:,.1f} | {cpu:,.1f} | "
+                             f"{100 * cpu / cpu_total:.0f}% |")
+            lines.append(f"| {label} | (whole tree: max of the sum of RSS, shared memory counted in each process) | | "
+                         f"{run['memory']['max_total_rss_mb']:,.1f} | {cpu_total:,.1f} | |")
         lines.append("")
         for label, run in e2e["runs"].items():
             deciles = run.get("rate_by_decile")
