@@ -69,6 +69,22 @@ def test_queued_messages_cover_every_row_once_in_order(pipeline_env: LocalAws, m
     assert status["status"] == "processing" and status["total_rows"] == 100
 
 
+def test_wide_rows_go_out_in_batches_sqs_accepts(pipeline_env: LocalAws) -> None:
+    """Rows of ~1 KB make chunks near the 200 KB cap; ten of those in one SendMessageBatch would be
+    ~2 MB, which SQS (and moto, at its 1 MiB) refuses whole with BatchRequestTooLong."""
+    imp = created_import()
+    notes = "n" * 1000
+    body = "caller_id,email,notes\n" + "".join(
+        f"+1951876{i:04d},u{i}@example.com,{notes}{i}\n" for i in range(3000))
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"], body.encode())
+    assert pipeline_env.deliver_s3_events(load_handler("splitter")) >= 1
+    chunks = drain_chunks(pipeline_env)
+    assert len(chunks) >= 12  # the byte cap, not the 500-row cap, made them
+    assert [n for c in chunks for n, _ in c.rows] == list(range(1, 3001))
+    _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert status["status"] == "processing" and status["total_rows"] == 3000
+
+
 def test_a_duplicate_s3_event_starts_nothing_new(pipeline_env: LocalAws) -> None:
     imp = created_import()
     key = imp["upload"]["post"]["fields"]["key"]

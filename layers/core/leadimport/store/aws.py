@@ -7,7 +7,7 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -141,6 +141,35 @@ class ChunkSendError(RuntimeError):
     pass
 
 
+# SendMessageBatch takes at most 10 entries, and SQS refuses the whole call (BatchRequestTooLong) when
+# the bodies together exceed the batch payload limit: 256 KiB in the long-standing documentation (1 MiB
+# since 2025 where larger messages are enabled). 256 KiB holds everywhere; the chunker keeps a chunk
+# near 200 KB, so a chunk always fits in a batch of its own.
+BATCH_MAX_ENTRIES = 10
+BATCH_MAX_BYTES = 262_144
+
+
+T = TypeVar("T")
+
+
+def batches_within_limits(sized: Sequence[tuple[T, int]], max_entries: int = BATCH_MAX_ENTRIES,
+                          max_bytes: int = BATCH_MAX_BYTES) -> list[list[T]]:
+    """Consecutive (message, body bytes) grouped into SendMessageBatch calls: at most `max_entries` and
+    `max_bytes` of bodies each; a message bigger than `max_bytes` goes alone (SQS then says why)."""
+    out: list[list[T]] = []
+    batch: list[T] = []
+    size = 0
+    for message, n in sized:
+        if batch and (len(batch) >= max_entries or size + n > max_bytes):
+            out.append(batch)
+            batch, size = [], 0
+        batch.append(message)
+        size += n
+    if batch:
+        out.append(batch)
+    return out
+
+
 class ChunkQueue:
     """Sends chunk messages 10 at a time with send_message_batch, retrying the entries that failed.
 
@@ -157,9 +186,10 @@ class ChunkQueue:
         self.max_depth = max_depth
 
     def send(self, chunks: Sequence[ChunkMessage]) -> None:
-        for i in range(0, len(chunks), 10):
+        bodies = [(str(c.chunk_no), c.to_json()) for c in chunks]
+        for batch in batches_within_limits([(b, len(b[1].encode())) for b in bodies]):
             self._wait_for_room()
-            self._send_batch(chunks[i:i + 10])
+            self._send_batch(batch)
 
     def _wait_for_room(self, poll_seconds: float = 0.25) -> None:
         # Not faster: moto answers GetQueueAttributes by walking every message, and polled every 50 ms
@@ -173,8 +203,9 @@ class ChunkQueue:
                 return
             time.sleep(poll_seconds)
 
-    def _send_batch(self, batch: Sequence[ChunkMessage]) -> None:
-        pending = {str(c.chunk_no): c.to_json() for c in batch}
+    def _send_batch(self, batch: Sequence[tuple[str, str]]) -> None:
+        """Send (entry id, body) pairs, retrying the entries SQS failed for its own reasons."""
+        pending = dict(batch)
         for attempt in range(self.max_attempts):
             entries = [{"Id": k, "MessageBody": body} for k, body in pending.items()]
             r = self.client.send_message_batch(QueueUrl=self.queue_url, Entries=entries)
