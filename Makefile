@@ -3,6 +3,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
+UV := $(BIN)/uv
 # Re-install when the dependency pins change.
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml requirements.lock 2>/dev/null | sha1sum | cut -c1-12)
 PYTEST_ARGS ?=
@@ -20,25 +21,32 @@ $(STAMP):
 	@echo "Installing leadimport and its dev dependencies into $(VENV) ..."
 	@# The lock pins every package with its hashes: no resolution (--no-deps), every file checked
 	@# (--require-hashes), and `pip check` proves the set consistent. uv (pinned and hashed in the lock
-	@# too) installs it in seconds where pip takes ~45 s; pip is the fallback. The project itself builds
-	@# with the locked setuptools (--no-build-isolation): nothing is fetched unchecked.
-	@awk '/^uv==/{p=1} p{print} p&&!/\\$$/{exit}' requirements.lock > $(VENV)/uv-requirement.txt
-	@if $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/uv-requirement.txt >/dev/null 2>&1; then \
-	    $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --require-hashes -r requirements.lock && \
-	    $(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e . ; \
+	@# too) installs it in seconds where pip takes ~45 s. If any uv step fails (no uv wheel here, an
+	@# index only pip is configured for), pip installs the same lock, uv left out. The project itself
+	@# builds with the locked setuptools (--no-build-isolation): nothing is fetched unchecked.
+	@if $(MAKE) --no-print-directory $(UV) >/dev/null 2>&1 && \
+	    $(UV) pip install --quiet --python $(BIN)/python --no-deps --require-hashes -r requirements.lock && \
+	    $(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e . ; then :; \
 	else \
-	    echo "uv could not be installed: installing with pip" && \
-	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes --no-compile -r requirements.lock && \
+	    echo "installing with pip instead of uv" && \
+	    awk '/^uv==/{s=1; next} s && /^[^ #]/{s=0} !s' requirements.lock > $(VENV)/requirements-pip.txt && \
+	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes --no-compile -r $(VENV)/requirements-pip.txt && \
 	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . ; \
 	fi
 	@$(BIN)/pip check --disable-pip-version-check >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 
+# uv alone, from its hashed lines in the lock (also what `make lock` needs: not the whole set)
+$(UV):
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@awk '/^uv==/{p=1} p{print} p&&!/\\$$/{exit}' requirements.lock > $(VENV)/uv-requirement.txt
+	@$(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/uv-requirement.txt
+
 # Re-pin after editing pyproject.toml: resolves with the current pins as constraints (so only what the
 # edit needs moves), with every file's hash. Delete a line of requirements.lock to let that package move.
-lock: install
-	$(BIN)/uv pip compile pyproject.toml --extra dev -c requirements.lock --generate-hashes \
+lock: $(UV)
+	$(UV) pip compile pyproject.toml --extra dev -c requirements.lock --generate-hashes \
 	    --python-version 3.11 --no-header --quiet -o requirements.lock.new
 	mv requirements.lock.new requirements.lock
 

@@ -91,7 +91,17 @@ def machine_info() -> dict[str, Any]:
             mem_kb = int(line.split()[1])
     uptime = subprocess.run(["uptime"], capture_output=True, text=True, check=False).stdout.strip()
     return {"nproc": len(os.sched_getaffinity(0)), "cpu_count": os.cpu_count(), "cpu_model": _cpu_model(),
-            "memory_gib": round(mem_kb / 2**20, 1), "python": platform.python_version(), "uptime": uptime}
+            "memory_gib": round(mem_kb / 2**20, 1), "python": platform.python_version(), "uptime": uptime,
+            "commit": _commit()}
+
+
+def _commit() -> str:
+    """The commit measured, and whether the working tree had changes on top of it."""
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], capture_output=True, text=True, check=False,
+                              cwd=Path(__file__).parent).stdout.strip()
+    sha = git("rev-parse", "--short=12", "HEAD") or "unknown"
+    return sha + (" + uncommitted changes" if git("status", "--porcelain", "--untracked-files=no") else "")
 
 
 # ---- children ----------------------------------------------------------------------------------------
@@ -211,7 +221,7 @@ def render(report: dict[str, Any]) -> str:
     m = report["machine"]
     lines = [f"# leadimport benchmarks ({'quick' if report['quick'] else 'full'}) — {report['started']}", ""]
     lines.append(f"Machine: {m['nproc']} CPUs ({m['cpu_model']}), {m['memory_gib']} GiB RAM, Python {m['python']}. "
-                 f"Total time {report['seconds']:,.0f} s.")
+                 f"Commit {m.get('commit', 'unknown')}. Total time {report['seconds']:,.0f} s.")
     for when in ("before", "after"):
         b = report["busy"].get(when)
         if b:

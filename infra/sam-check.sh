@@ -46,9 +46,9 @@ if [[ ! -x "$TOOLS/bin/sam" || ! -f "$STAMP" || "$(cat "$STAMP")" != "$want" ]];
     install_tools() {
         rm -rf "$TOOLS"
         "$PYTHON" -m venv "$TOOLS"
-        if [[ -x "$ROOT/.venv/bin/uv" ]]; then  # the project's uv (make install): seconds instead of ~40 s
-            "$ROOT/.venv/bin/uv" pip install --quiet --python "$TOOLS/bin/python" "aws-sam-cli==$SAM_CLI_VERSION"
-        else
+        # the project's uv (make install) takes seconds instead of ~40 s; pip when there is none or it fails
+        if ! { [[ -x "$ROOT/.venv/bin/uv" ]] &&
+               "$ROOT/.venv/bin/uv" pip install --quiet --python "$TOOLS/bin/python" "aws-sam-cli==$SAM_CLI_VERSION"; }; then
             "$TOOLS/bin/python" -m pip install --quiet --upgrade pip
             "$TOOLS/bin/python" -m pip install --quiet --no-compile "aws-sam-cli==$SAM_CLI_VERSION"
         fi

@@ -7,11 +7,13 @@ from __future__ import annotations
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import moto  # noqa: F401  - hooks into botocore on import: before the app's boto3 session can exist
 import pytest
 
 from leadimport.local.events import LambdaContext
@@ -71,50 +73,58 @@ def _with_database(url: str, name: str) -> str:
 class DatabaseClones:
     """Test databases cloned from the template two tests ahead, in a background thread.
 
-    A clone costs 0.05-0.3 s of waiting on the server (CREATE DATABASE checkpoints); made while the
-    previous test runs, a test finds its database ready. Used databases are dropped in the same thread.
+    A clone costs 0.05-0.5 s of waiting on the server; made while the previous tests run, a test finds
+    its database ready. Used databases are dropped in the same thread. If the thread fails (cannot
+    connect, CREATE or DROP fails), every test that asks for a database from then on gets its error.
     """
 
     def __init__(self, admin_url: str, template: str):
         self._admin_url = admin_url
         self._template = template
-        self._ready: queue.Queue[str | BaseException] = queue.Queue(maxsize=2)
+        self._ready: queue.Queue[str] = queue.Queue(maxsize=2)
         self._used: queue.Queue[str] = queue.Queue()
         self._stop = threading.Event()
+        self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="database-clones", daemon=True)
         self._thread.start()
 
-    def take(self) -> str:
-        got = self._ready.get(timeout=120)
-        if isinstance(got, BaseException):
-            raise got
-        return got
+    def take(self, timeout: float = 120.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return self._ready.get(timeout=0.2)
+            except queue.Empty:
+                pass
+            if self._error is not None:
+                raise RuntimeError(f"cloning test databases failed: {self._error!r}") from self._error
+            if not self._thread.is_alive():
+                raise RuntimeError("the thread cloning test databases has stopped")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no test database after {timeout:.0f} s")
 
     def give_back(self, name: str) -> None:
         self._used.put(name)
 
     def _run(self) -> None:
-        admin = Database.from_url(self._admin_url)
         try:
-            while not self._stop.is_set():
-                self._drop_used(admin)
-                name = f"t_{uuid.uuid4().hex[:12]}"
-                try:
-                    # FILE_COPY: for a small template, faster than the default WAL_LOG.
-                    admin.run(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}" STRATEGY FILE_COPY')
-                except BaseException as exc:  # handed to the test that waits for it
-                    self._ready.put(exc)
-                    return
+            admin = Database.from_url(self._admin_url)
+            try:
                 while not self._stop.is_set():
-                    try:
-                        self._ready.put(name, timeout=0.05)
-                        break
-                    except queue.Full:
-                        self._drop_used(admin)
-                else:
-                    self._used.put(name)
-        finally:
-            admin.close()
+                    self._drop_used(admin)
+                    name = f"t_{uuid.uuid4().hex[:12]}"
+                    admin.run(f'CREATE DATABASE "{name}" TEMPLATE "{self._template}"')
+                    while not self._stop.is_set():
+                        try:
+                            self._ready.put(name, timeout=0.05)
+                            break
+                        except queue.Full:
+                            self._drop_used(admin)
+                    else:
+                        self._used.put(name)
+            finally:
+                admin.close()
+        except BaseException as exc:  # handed to every test that asks for a database from now on
+            self._error = exc
 
     def _drop_used(self, admin: Database) -> None:
         while True:
@@ -130,11 +140,9 @@ class DatabaseClones:
         self._thread.join(timeout=60)
         while True:
             try:
-                leftover = self._ready.get_nowait()
+                self._used.put(self._ready.get_nowait())
             except queue.Empty:
                 break
-            if isinstance(leftover, str):
-                self._used.put(leftover)
         admin = Database.from_url(self._admin_url)
         try:
             self._drop_used(admin)

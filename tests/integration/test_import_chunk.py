@@ -330,6 +330,23 @@ def test_manage_schedule_acts_on_the_existing_leads_run(db: Database, importer: 
     assert _active_runs(db, lead_id) == runs_after
 
 
+def test_expire_existing_ends_the_old_leads_schedule_run_and_enrolls_the_new_one(
+        db: Database, importer: ChunkImporter) -> None:
+    # Given a live lead on schedule 1, running its first action
+    first = make_import(db)
+    importer.import_chunk(chunk(first, 0, [["9518761336", "", "x", "us"]]))
+    old = db.run("SELECT id FROM leads WHERE import_id = CAST(:i AS uuid)", i=first)[0][0]
+    assert _active_runs(db, old) == [[1, 1]]
+    # When another import to schedule 1 brings the same caller_id with Expire Existing
+    second = make_import(db, {"lead_management": {"expire_existing": True}})
+    importer.import_chunk(chunk(second, 0, [["+1 951 876 1336", "", "y", "us"]]))
+    # Then the old lead is expired and leaves its schedule; the new one starts at the first action
+    new = db.run("SELECT id FROM leads WHERE import_id = CAST(:i AS uuid)", i=second)[0][0]
+    assert db.run("SELECT status FROM leads WHERE id = :l", l=old) == [["expired"]]
+    assert db.run("SELECT status FROM schedule_enrollments WHERE lead_id = :l", l=old) == [["ended"]]
+    assert _active_runs(db, new) == [[1, 1]]
+
+
 def test_manage_schedule_start_enrolls_a_stopped_lead(db: Database, importer: ChunkImporter) -> None:
     first = make_import(db, {"lead_management": {"schedule_leads": False}})
     importer.import_chunk(chunk(first, 0, [["9518761336", "", "x", "us"]]))

@@ -45,7 +45,7 @@ logger = Logger(child=True)
 
 PREVIEW_ROWS = 20
 LEASE_SECONDS = 900  # longer than one splitter invocation (15 min max)
-CHUNKS_PER_CHECKPOINT = 10  # one send_message_batch
+CHUNKS_PER_CHECKPOINT = 10  # chunks sent (one to a few send_message_batch calls) between checkpoints
 
 
 class Continuation(Protocol):

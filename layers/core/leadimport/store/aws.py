@@ -24,11 +24,12 @@ _session_lock = threading.Lock()
 
 
 def client(service: str, **kwargs: Any) -> Any:
-    """A boto3 client from one session per process.
+    """A boto3 client from this module's session, one per process (as boto3's default session would be).
 
-    `boto3.client()` builds a new session each time and re-reads the service models and endpoint data
-    (~0.1 s a client); one shared session reads them once. Sessions are not thread-safe, clients are:
-    creation is serialized.
+    Ours, not boto3's default: moto's `mock_aws` replaces the default session each time it starts, so
+    every test re-read the service models (~0.1 s a client); this one reads them once. Sessions are
+    not thread-safe, clients are: creation is serialized. (Tests import moto before any session
+    exists, since moto hooks into botocore when imported.)
     """
     global _session
     with _session_lock:
@@ -171,7 +172,8 @@ def batches_within_limits(sized: Sequence[tuple[T, int]], max_entries: int = BAT
 
 
 class ChunkQueue:
-    """Sends chunk messages 10 at a time with send_message_batch, retrying the entries that failed.
+    """Sends chunk messages with send_message_batch (at most 10 and 256 KiB a call), retrying the entries
+    that failed.
 
     `max_depth` is for the local runner only: moto's SQS costs grow with queue depth (quadratically,
     see ../shared/measurements.md), so locally the splitter waits while the workers are more than
