@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator
+from typing import TypeVar
 
 from leadimport.csv_io.reader import CsvRow
 
-__all__ = ["ROW_OVERHEAD_BYTES", "FIELD_OVERHEAD_BYTES", "chunk_rows", "estimate_row_bytes"]
+__all__ = ["ROW_OVERHEAD_BYTES", "FIELD_OVERHEAD_BYTES", "chunk_rows", "estimate_row_bytes", "groups_within_limits"]
+
+T = TypeVar("T")
 
 ROW_OVERHEAD_BYTES = 16  # brackets, row number, separators
 FIELD_OVERHEAD_BYTES = 6  # quotes, comma, and some slack for a key
@@ -51,19 +54,26 @@ def _message_bytes(row: CsvRow) -> int:
     return 0 if row.message is None else len(json.dumps(row.message)) + 32  # reason code and message
 
 
-def _exact_chunks(rows: list[CsvRow], max_rows: int, max_bytes: int) -> Iterator[list[CsvRow]]:
-    chunk: list[CsvRow] = []
+def groups_within_limits(sized: Iterable[tuple[T, int]], max_items: int, max_bytes: int) -> Iterator[list[T]]:
+    """Consecutive (item, size) pairs grouped: at most `max_items` items and `max_bytes` of size a group,
+    order kept; an item bigger than `max_bytes` forms a group of its own. Rows into chunks here, chunk
+    messages into SendMessageBatch calls in leadimport.store.aws."""
+    group: list[T] = []
     size = 0
-    for row in rows:
-        row_size = estimate_row_bytes(row.values) + _message_bytes(row)
-        if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
-            yield chunk
-            chunk = []
+    for item, n in sized:
+        if group and (len(group) >= max_items or size + n > max_bytes):
+            yield group
+            group = []
             size = 0
-        chunk.append(row)
-        size += row_size
-    if chunk:
-        yield chunk
+        group.append(item)
+        size += n
+    if group:
+        yield group
+
+
+def _exact_chunks(rows: list[CsvRow], max_rows: int, max_bytes: int) -> Iterator[list[CsvRow]]:
+    sized = ((row, estimate_row_bytes(row.values) + _message_bytes(row)) for row in rows)
+    return groups_within_limits(sized, max_rows, max_bytes)
 
 
 def chunk_rows(

@@ -13,6 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
+from leadimport.csv_io.chunker import groups_within_limits
 from leadimport.messages import ChunkMessage
 
 _S3_CONFIG = Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"})
@@ -157,18 +158,7 @@ def batches_within_limits(sized: Sequence[tuple[T, int]], max_entries: int = BAT
                           max_bytes: int = BATCH_MAX_BYTES) -> list[list[T]]:
     """Consecutive (message, body bytes) grouped into SendMessageBatch calls: at most `max_entries` and
     `max_bytes` of bodies each; a message bigger than `max_bytes` goes alone (SQS then says why)."""
-    out: list[list[T]] = []
-    batch: list[T] = []
-    size = 0
-    for message, n in sized:
-        if batch and (len(batch) >= max_entries or size + n > max_bytes):
-            out.append(batch)
-            batch, size = [], 0
-        batch.append(message)
-        size += n
-    if batch:
-        out.append(batch)
-    return out
+    return list(groups_within_limits(sized, max_entries, max_bytes))
 
 
 class ChunkQueue:
