@@ -30,6 +30,7 @@ BENCHMARKS: dict[str, str] = {
     "splitter": "benchmarks.bench_splitter",
     "split_memory": "benchmarks.bench_split_memory",
     "worker": "benchmarks.bench_worker",
+    "floor": "benchmarks.bench_floor",
     "ceilings": "benchmarks.bench_ceilings",
     "e2e": "benchmarks.bench_e2e",
 }
@@ -285,6 +286,8 @@ def render(report: dict[str, Any]) -> str:
                 lines.append(f"| `{f['function']}` | {f['cum_pct']}% | {f['calls']:,} |")
         lines.append("")
 
+    lines += render_floor(report)
+
     e2e = report["benchmarks"].get("e2e", {}).get("extra", {})
     if e2e.get("runs"):
         lines += ["## End to end: peak RSS and CPU time per process", "",
@@ -322,6 +325,57 @@ def render(report: dict[str, Any]) -> str:
                              f"{d['ratio_above_baseline']}")
         lines.append("")
     return "\n".join(lines)
+
+
+def other_cpu_per_lead_us(report: dict[str, Any]) -> tuple[float, str] | None:
+    """CPU per lead of everything in the largest end-to-end run that is neither a worker nor PostgreSQL
+    (splitter, the CLI with its moto server, Redis), in us, and the run's label."""
+    runs = report["benchmarks"].get("e2e", {}).get("extra", {}).get("runs", {})
+    done = [(label, r) for label, r in runs.items() if r.get("rows") and r.get("memory")]
+    if not done:
+        return None
+    label, run = max(done, key=lambda lr: lr[1]["rows"])
+    per = run["memory"]["per_process"]
+    other = sum(v.get("cpu_seconds", 0.0) for k, v in per.items() if not k.startswith(("worker", "postgres")))
+    return other * 1e6 / run["rows"], label
+
+
+def render_floor(report: dict[str, Any]) -> list[str]:
+    """The floor benchmark's table and the 1M-in-60-s budget it is compared with."""
+    floor = report["benchmarks"].get("floor", {})
+    cpu = floor.get("extra", {}).get("cpu_per_row_us")
+    if not cpu:
+        return []
+    rates = {r["case"]: r for r in floor.get("results", [])}
+    extra = floor["extra"]
+    lines = [f"## CPU per lead: the product, each part taken out, and the floor ({extra['rows']:,} rows, "
+             f"median of {extra['rounds']})", "",
+             "The worker in one process, as in `worker`; CPU is utime + stime of the worker process and of its "
+             "PostgreSQL backend. Each variant removes a part in a throwaway database (see "
+             "`benchmarks/bench_floor.py`); `floor` keeps only the contact upsert, the lead insert, the counters "
+             "and the tokens.", "",
+             "| case | rows/s | vs product | PostgreSQL us/row | worker us/row | both us/row |",
+             "|---|---:|---:|---:|---:|---:|"]
+    for case, c in cpu.items():
+        r = rates.get(case, {})
+        ratio = "–" if r.get("ratio") is None else f"{r['ratio']:.2f}"
+        lines.append(f"| {case} | {fmt_rate(r.get('rows_per_s'))} | {ratio} | {fmt_num(c['pg_us'])} | "
+                     f"{fmt_num(c['worker_us'])} | {fmt_num(c['total_us'])} |")
+    cores = report["machine"].get("nproc") or 2
+    budget = cores * 60 / 1_000_000 * 1e6
+    lowest = cpu.get("floor", {}).get("total_us")
+    other = other_cpu_per_lead_us(report)
+    if lowest is not None:
+        text = (f"1M leads in 60 s on {cores} cores leaves {budget:,.0f} us of CPU per lead for everything. "
+                f"The floor's worker and PostgreSQL alone use {lowest:,.1f} us")
+        if other is not None:
+            text += (f"; the other processes of the {other[1]} end-to-end run (splitter, CLI with moto, Redis) "
+                     f"{other[0]:,.1f} us more: {lowest + other[0]:,.1f} us, "
+                     f"{(lowest + other[0]) / budget:.2f} x the budget")
+        else:
+            text += f", {lowest / budget:.2f} x the budget before the splitter and the queue"
+        lines += ["", text + "."]
+    return lines + [""]
 
 
 def sizes_str(sm: dict[str, Any]) -> str:

@@ -1,0 +1,193 @@
+"""6. Where each lead's CPU goes, and the floor under it: the worker over the same rows, once as shipped
+and once with each part of the write path taken out, in a throwaway database (never the product's code
+path: the parts are removed by this benchmark only).
+
+Why it exists: the targets ask for 1M leads in 60 s on 2 cores, i.e. at most 120 us of CPU per lead for
+everything (splitter, queue, worker, PostgreSQL, Redis). This benchmark measures, per lead, the CPU of the
+worker process and of its PostgreSQL backend (utime + stime from /proc, so it does not depend on what else
+the machine is doing), for:
+
+* `product`: `ChunkImporter.import_chunk` as shipped;
+* `- foreign keys`: the seven per-row foreign-key checks of the three tables written per lead dropped
+  (leads -> schedule/offer/contact/traffic source, enrollments -> lead/schedule, contacts -> company);
+* `- enrollments`: no schedule_enrollments row per lead;
+* `- phone locks`: no per-(company, phone) advisory locks;
+* `- in-file claims`: no lead_import_phones reads/writes (in-file duplicates across chunks undetected);
+* `floor`: all of the above, and no scrub facts query and no rejection rows: what is left is the contact
+  upsert, the lead insert, the counters and the tokens — the least any importer of this product writes.
+
+Each variant's statements are skipped by matching their SQL; every skip must match at least once in each
+run, or the benchmark fails (the SQL changed: the variant would silently measure the product).
+Cases run interleaved (product, variants, product again, ...) and report medians.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks.common import (
+    Result,
+    chunk_messages,
+    drop_database,
+    fresh_database,
+    log,
+    median,
+    new_import,
+    quiet_environment,
+    realistic,
+    server_urls,
+)
+
+NAME = "floor"
+DB_NAME = "bench_floor"
+
+# The per-row foreign keys on the tables written per lead (the tenant keys of migration 0001).
+FOREIGN_KEYS = {
+    "leads": ["leads_company_id_schedule_id_fkey", "leads_company_id_offer_id_fkey",
+              "leads_company_id_contact_id_fkey", "leads_company_id_traffic_source_id_fkey"],
+    "schedule_enrollments": ["schedule_enrollments_company_id_lead_id_fkey",
+                             "schedule_enrollments_company_id_schedule_id_fkey"],
+    "contacts": ["contacts_company_id_fkey"],
+}
+
+# Statement skips: name -> (a fragment of the SQL to skip, what the skipped call returns).
+SKIPS: dict[str, tuple[str, Any]] = {
+    "enrollments": ("INSERT INTO schedule_enrollments", []),
+    "locks": ("pg_advisory_xact_lock", [[0]]),
+    "claims": ("lead_import_phones", []),
+    "facts": ("WITH p AS (SELECT DISTINCT unnest", []),
+    "rejections": ("INSERT INTO lead_import_rejections", []),
+}
+
+VARIANTS: dict[str, tuple[bool, list[str]]] = {  # case -> (drop foreign keys, statements skipped)
+    "product": (False, []),
+    "- foreign keys": (True, []),
+    "- enrollments": (False, ["enrollments"]),
+    "- phone locks": (False, ["locks"]),
+    "- in-file claims": (False, ["claims"]),
+    "floor": (True, ["enrollments", "locks", "claims", "facts", "rejections"]),
+}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a process, or None when it is not on this machine (a remote DATABASE_URL)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _skipping(skips: list[str]) -> tuple[Callable[[], None], dict[str, int]]:
+    """Make pg8000's Connection.run skip the statements of `skips`; returns (undo, matches per skip)."""
+    import pg8000.native
+
+    original = pg8000.native.Connection.run
+    matched = {name: 0 for name in skips}
+    rules = [(name, *SKIPS[name]) for name in skips]
+
+    def run(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
+        for name, fragment, returned in rules:
+            if fragment in sql:
+                matched[name] += 1
+                return returned
+        return original(self, sql, *args, **kwargs)
+
+    pg8000.native.Connection.run = run  # type: ignore[method-assign]
+
+    def undo() -> None:
+        pg8000.native.Connection.run = original  # type: ignore[method-assign]
+
+    return undo, matched
+
+
+def _one(case: str, rows: list[list[str]], base_url: str, redis_url: str) -> dict[str, float | None]:
+    from leadimport.services.import_chunk import ChunkImporter
+    from leadimport.store.db import Database
+    from leadimport.store.tokens import TokenStore
+
+    drop_fks, skips = VARIANTS[case]
+    url = fresh_database(base_url, DB_NAME)
+    db = Database.from_url(url)
+    tokens = TokenStore(redis_url, key_prefix=f"bench-floor-{uuid.uuid4().hex[:8]}")
+    try:
+        if drop_fks:
+            for table, names in FOREIGN_KEYS.items():
+                for fk in names:
+                    db.run(f"ALTER TABLE {table} DROP CONSTRAINT {fk}")  # constants above, not input
+        import_id = new_import(db)
+        messages = chunk_messages(import_id, rows)
+        importer = ChunkImporter(db, tokens)
+        undo, matched = _skipping(skips)
+        try:
+            importer.import_chunk(messages[0])  # warm: connection, caches, first regions
+            with db.transaction() as conn:
+                backend = int(conn.run("SELECT pg_backend_pid()")[0][0])
+            pg0, me0, t0 = _cpu_seconds(backend), time.process_time(), time.perf_counter()
+            for m in messages[1:]:
+                importer.import_chunk(m)
+            wall = time.perf_counter() - t0
+            pg1, me1 = _cpu_seconds(backend), time.process_time()
+        finally:
+            undo()
+        missing = [name for name, n in matched.items() if n == 0]
+        if missing:
+            raise RuntimeError(f"variant {case!r}: no statement matched the skip(s) {missing}; the SQL changed")
+        n = sum(len(m.rows) + len(m.rejected) for m in messages[1:])
+        return {"rows": n, "wall": wall, "worker_cpu": me1 - me0,
+                "pg_cpu": None if pg0 is None or pg1 is None else pg1 - pg0}
+    finally:
+        client = tokens.client
+        keys = list(client.scan_iter(f"{tokens.key_prefix}:*", count=5000))
+        for i in range(0, len(keys), 5000):
+            client.delete(*keys[i:i + 5000])
+        db.close()
+        drop_database(base_url, DB_NAME)
+
+
+def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
+    quiet_environment()
+    n = 5_000 if quick else 30_000
+    rounds = 1 if quick else 2
+    base_url, redis_url = server_urls()
+    rows = realistic(n + 500)  # the first chunk warms up and is not measured
+    measured: dict[str, list[dict[str, float | None]]] = {case: [] for case in VARIANTS}
+    for r in range(rounds):
+        for case in VARIANTS:
+            log(f"floor: round {r + 1}/{rounds}, {case} over {n:,} rows")
+            measured[case].append(_one(case, rows, base_url, redis_url))
+
+    def per_row_us(case: str, key: str) -> float | None:
+        per_row: list[float] = []
+        for m in measured[case]:
+            value = m[key]
+            if value is None:
+                return None
+            per_row.append(value / float(m["rows"] or 1))
+        return round(median(per_row) * 1e6, 1)
+
+    results: list[Result] = []
+    cpu: dict[str, dict[str, float | None]] = {}
+    product: Result | None = None
+    for case in VARIANTS:
+        rows_n = int(measured[case][0]["rows"] or 0)
+        res = Result.timed(NAME, case, rows_n, [float(m["wall"] or 0) for m in measured[case]])
+        pg, worker = per_row_us(case, "pg_cpu"), per_row_us(case, "worker_cpu")
+        cpu[case] = {"pg_us": pg, "worker_us": worker,
+                     "total_us": None if pg is None or worker is None else round(pg + worker, 1)}
+        res.note = (f"CPU per row: PostgreSQL {pg if pg is not None else '?'} us, worker {worker} us"
+                    if worker is not None else "")
+        if product is None:
+            product = res
+        else:
+            res.against(product)
+        results.append(res)
+    extra: dict[str, Any] = {"rows": n, "rounds": rounds, "cpu_per_row_us": cpu,
+                             "foreign_keys": FOREIGN_KEYS, "skips": {k: v[0] for k, v in SKIPS.items()}}
+    return results, extra
