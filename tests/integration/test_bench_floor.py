@@ -1,0 +1,46 @@
+"""The `floor` benchmark removes parts of the write path by constraint name and by matching SQL. If the
+schema or the SQL changes, the benchmark must fail loudly rather than quietly measure the product under
+a variant's name: these tests run its own mechanism against the real schema and a real chunk."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks import bench_floor
+from leadimport.services.import_chunk import ChunkImporter
+from leadimport.store.db import Database
+from tests.integration.test_import_chunk import SEEDED, chunk, importer, make_import, tokens
+
+pytestmark = pytest.mark.integration
+__all__ = ["importer", "tokens"]  # fixtures shared with test_import_chunk
+
+
+def test_every_foreign_key_the_floor_drops_exists(db: Database) -> None:
+    for table, names in bench_floor.FOREIGN_KEYS.items():
+        found = {r[0] for r in db.run("SELECT conname FROM pg_constraint WHERE conrelid = CAST(:t AS regclass)"
+                                      " AND contype = 'f'", t=table)}
+        assert set(names) <= found, f"{table}: {sorted(set(names) - found)} no longer exist"
+
+
+def test_every_statement_skip_matches_what_a_chunk_sends(importer: ChunkImporter, db: Database) -> None:
+    import_id = make_import(db)
+    rows = [[SEEDED["fresh"], "a@example.com", "solar", "US"], ["+16175550101", "", "", "US"],
+            ["not a phone", "", "", "US"], [SEEDED["blacklisted"], "", "", "US"]]
+    undo, matched = bench_floor._skipping(list(bench_floor.SKIPS))
+    try:
+        importer.import_chunk(chunk(import_id, 0, rows))
+    finally:
+        undo()
+    assert all(n > 0 for n in matched.values()), matched
+
+
+def test_the_skips_leave_the_floor_writing_contacts_and_leads(importer: ChunkImporter, db: Database) -> None:
+    import_id = make_import(db)
+    undo, _ = bench_floor._skipping(list(bench_floor.SKIPS))
+    try:
+        importer.import_chunk(chunk(import_id, 0, [[SEEDED["fresh"], "", "", "US"], ["+16175550101", "", "", "US"]]))
+    finally:
+        undo()
+    assert db.run("SELECT count(*) FROM leads WHERE import_id = CAST(:i AS uuid)", i=import_id)[0][0] == 2
+    assert db.run("SELECT count(*) FROM schedule_enrollments e JOIN leads l ON l.id = e.lead_id"
+                  " WHERE l.import_id = CAST(:i AS uuid)", i=import_id)[0][0] == 0
