@@ -16,8 +16,9 @@ the machine is doing), for:
 * `floor`: all of the above, and no scrub facts query and no rejection rows: what is left is the contact
   upsert, the lead insert, the counters and the tokens — the least any importer of this product writes.
 
-Each variant's statements are skipped by matching their SQL; every skip must match at least once in each
-run, or the benchmark fails (the SQL changed: the variant would silently measure the product).
+Each variant's statements are skipped, or a parameter overridden, by matching their SQL; every skip must match
+at least once in each run, or the benchmark fails (the SQL changed: the variant would silently measure the
+product).
 Cases run interleaved (product, variants, product again, ...) and report medians.
 """
 
@@ -55,9 +56,14 @@ FOREIGN_KEYS = {
     "contacts": ["contacts_company_id_fkey"],
 }
 
+# Parameter overrides: name -> (a fragment of the SQL, the parameter, the value it gets instead). The
+# enrollments are written by the lead insert itself, from the `enroll` parameter: an empty list enrolls none.
+OVERRIDES: dict[str, tuple[str, str, Any]] = {
+    "enrollments": ("INSERT INTO schedule_enrollments", "enroll", "[]"),
+}
+
 # Statement skips: name -> (a fragment of the SQL to skip, what the skipped call returns).
 SKIPS: dict[str, tuple[str, Any]] = {
-    "enrollments": ("INSERT INTO schedule_enrollments", []),
     "locks": ("pg_advisory_xact_lock", [[0]]),
     "claims": ("lead_import_phones", []),
     "facts": ("WITH p AS (SELECT DISTINCT unnest", []),
@@ -85,18 +91,27 @@ def _cpu_seconds(pid: int) -> float | None:
 
 
 def _skipping(skips: list[str]) -> tuple[Callable[[], None], dict[str, int]]:
-    """Make pg8000's Connection.run skip the statements of `skips`; returns (undo, matches per skip)."""
+    """Make pg8000's Connection.run skip the statements (SKIPS) or override the parameters (OVERRIDES) named
+    in `skips`; returns (undo, matches per name)."""
     import pg8000.native
 
     original = pg8000.native.Connection.run
     matched = {name: 0 for name in skips}
-    rules = [(name, *SKIPS[name]) for name in skips]
+    skipped = [(name, *SKIPS[name]) for name in skips if name in SKIPS]
+    overridden = [(name, *OVERRIDES[name]) for name in skips if name in OVERRIDES]
+    unknown = set(skips) - set(SKIPS) - set(OVERRIDES)
+    if unknown:
+        raise ValueError(f"unknown part(s) {sorted(unknown)}")
 
     def run(self: Any, sql: str, *args: Any, **kwargs: Any) -> Any:
-        for name, fragment, returned in rules:
+        for name, fragment, returned in skipped:
             if fragment in sql:
                 matched[name] += 1
                 return returned
+        for name, fragment, param, value in overridden:
+            if fragment in sql and param in kwargs:
+                matched[name] += 1
+                kwargs[param] = value
         return original(self, sql, *args, **kwargs)
 
     pg8000.native.Connection.run = run  # type: ignore[method-assign]
@@ -189,5 +204,6 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
             res.against(product)
         results.append(res)
     extra: dict[str, Any] = {"rows": n, "rounds": rounds, "cpu_per_row_us": cpu,
-                             "foreign_keys": FOREIGN_KEYS, "skips": {k: v[0] for k, v in SKIPS.items()}}
+                             "foreign_keys": FOREIGN_KEYS, "skips": {k: v[0] for k, v in SKIPS.items()},
+                             "overrides": {k: f"{v[0]}: {v[1]} = {v[2]}" for k, v in OVERRIDES.items()}}
     return results, extra
