@@ -328,7 +328,7 @@ def render(report: dict[str, Any]) -> str:
 
 
 def other_cpu_per_lead_us(report: dict[str, Any]) -> tuple[float, str] | None:
-    """CPU per lead of everything in the 1M-row end-to-end run that is neither a worker nor PostgreSQL
+    """CPU per row of everything in the 1M-row end-to-end run that is neither a worker nor PostgreSQL
     (splitter, the CLI with its moto server, Redis), in us, and the run's label. Smaller runs are not
     used: their start-up (imports, servers, upload) would be spread over too few leads."""
     runs = report["benchmarks"].get("e2e", {}).get("extra", {}).get("runs", {})
@@ -349,8 +349,8 @@ def render_floor(report: dict[str, Any]) -> list[str]:
         return []
     rates = {r["case"]: r for r in floor.get("results", [])}
     extra = floor["extra"]
-    lines = [f"## CPU per lead: the product, each part taken out, and the floor ({extra['rows']:,} rows, "
-             f"median of {extra['rounds']})", "",
+    lines = [f"## CPU per row: the product, each part taken out, and the floor ({extra['rows']:,} rows, "
+             f"median of {extra['rounds']} round{'' if extra['rounds'] == 1 else 's'})", "",
              "The worker in one process, as in `worker`; CPU is utime + stime of the worker process and of its "
              "PostgreSQL backend. Each variant removes a part in a throwaway database (see "
              "`benchmarks/bench_floor.py`); `floor` keeps only the contact upsert, the lead insert, the counters "
@@ -367,12 +367,13 @@ def render_floor(report: dict[str, Any]) -> list[str]:
     lowest = cpu.get("floor", {}).get("total_us")
     other = other_cpu_per_lead_us(report)
     if lowest is not None:
-        text = (f"1M leads in 60 s on {cores} cores leaves {budget:,.0f} us of CPU per lead for everything. "
-                f"The floor's worker and PostgreSQL alone use {lowest:,.1f} us")
+        text = (f"1M rows in 60 s on {cores} cores leaves {budget:,.0f} us of CPU per row for everything. "
+                f"The floor's worker and PostgreSQL backend alone use {lowest:,.1f} us")
         if other is not None:
             text += (f"; the other processes of the {other[1]} end-to-end run (splitter, CLI with moto, Redis) "
                      f"{other[0]:,.1f} us more: {lowest + other[0]:,.1f} us, "
-                     f"{(lowest + other[0]) / budget:.2f} x the budget")
+                     f"{(lowest + other[0]) / budget:.2f} x the budget (PostgreSQL's background processes, "
+                     "such as the WAL writer and autovacuum, are counted nowhere: the real total is higher)")
         else:
             text += (f", {lowest / budget:.2f} x the budget before the splitter and the queue (their share comes "
                      "from the 1M end-to-end run, not run here)")

@@ -229,9 +229,9 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
 
 def rows_text(result: list[list[Any]] | None) -> str:
     """The one text value of a statement that aggregates its rows into JSON (one row, one column)."""
-    if not result or result[0][0] is None:
-        raise RuntimeError("expected one aggregated row")
-    return str(result[0][0])
+    if not result or not isinstance(result[0][0], str):
+        raise RuntimeError(f"expected one row holding the aggregated JSON as text, got {result!r:.200}")
+    return result[0][0]
 
 
 def expire_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list[int]) -> None:
