@@ -2,10 +2,10 @@
 and once with each part of the write path taken out, in a throwaway database (never the product's code
 path: the parts are removed by this benchmark only).
 
-Why it exists: the targets ask for 1M leads in 60 s on 2 cores, i.e. at most 120 us of CPU per lead for
-everything (splitter, queue, worker, PostgreSQL, Redis). This benchmark measures, per lead, the CPU of the
-worker process and of its PostgreSQL backend (utime + stime from /proc, so it does not depend on what else
-the machine is doing), for:
+Why it exists: the targets ask for 1M rows in 60 s on 2 cores, i.e. at most 120 us of CPU per row for
+everything (splitter, queue, worker, PostgreSQL, Redis). This benchmark measures, per row, the CPU of the
+worker process and of its PostgreSQL backend (utime + stime from /proc, so it depends less on what else
+the machine is doing than wall time), for:
 
 * `product`: `ChunkImporter.import_chunk` as shipped;
 * `- foreign keys`: the seven per-row foreign-key checks of the three tables written per lead dropped
@@ -14,11 +14,11 @@ the machine is doing), for:
 * `- phone locks`: no per-(company, phone) advisory locks;
 * `- in-file claims`: no lead_import_phones reads/writes (in-file duplicates across chunks undetected);
 * `floor`: all of the above, and no scrub facts query and no rejection rows: what is left is the contact
-  upsert, the lead insert, the counters and the tokens — the least any importer of this product writes.
+  upsert, the lead insert, the counters and the tokens: the least this design writes per row.
 
-Each variant's statements are skipped, or a parameter overridden, by matching their SQL; every skip must match
-at least once in each run, or the benchmark fails (the SQL changed: the variant would silently measure the
-product).
+Each variant's statements are skipped, or a parameter overridden, by matching their SQL; every removal must
+change something at least once in each run, or the benchmark fails (the SQL changed: the variant would
+silently measure the product).
 Cases run interleaved (product, variants, product again, ...) and report medians.
 """
 

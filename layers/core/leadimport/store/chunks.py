@@ -193,8 +193,9 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
                  tokens: list[dict[str, str]], traffic_source_id: int | None, buyer_ids: list[int],
                  max_contact_attempts: int | None, enroll_in: list[tuple[int, int, datetime]]) -> list[tuple[int, int]]:
     """Insert the leads and, in the same statement, enroll the created ones (`enroll_in`: (schedule id, action
-    position, next action time)); returns (lead id, row) of those created. A row whose owner already has a live lead for the phone
-    is not inserted (the unique index) and not returned. `contact_ids` come from upsert_contacts."""
+    position, next action time)); returns (lead id, row) of those created. A row whose owner already has a
+    live lead for the phone is not inserted (the unique index) and not returned. `contact_ids` come from
+    upsert_contacts."""
     if not rows:
         return []
     first = enroll_in[0] if enroll_in else None
