@@ -27,10 +27,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import Result, log, proc_status, realistic_file
+from benchmarks.common import CLOCK_TICKS, Result, log, proc_stat, proc_status, realistic_file
 
 NAME = "e2e"
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 class TreeMonitor:
@@ -62,15 +61,13 @@ class TreeMonitor:
             if not entry.isdigit():
                 continue
             pid = int(entry)
-            try:
-                stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
-            except OSError:
+            stat = proc_stat(pid)
+            if stat is None:
                 continue
-            fields = stat[stat.rfind(")") + 2:].split()
-            parent[pid] = int(fields[1])
-            ticks[pid] = int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of /proc/pid/stat)
+            parent[pid] = stat.ppid
+            ticks[pid] = stat.cpu_ticks
             if pid not in self.names:
-                self.names[pid] = stat[stat.find("(") + 1:stat.rfind(")")]
+                self.names[pid] = stat.name
         # command lines are read once per pid (cached): cheap after the first sample
         roots = {self.root} | {pid for pid in parent if self.marker in self._cmdline(pid)}
         children: dict[int, list[int]] = {}

@@ -24,7 +24,6 @@ Cases run interleaved (product, variants, product again, ...) and report medians
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable
@@ -34,11 +33,13 @@ from typing import Any
 from benchmarks.common import (
     Result,
     chunk_messages,
+    clear_tokens,
     drop_database,
     fresh_database,
     log,
     median,
     new_import,
+    proc_stat,
     quiet_environment,
     realistic,
     server_urls,
@@ -83,14 +84,8 @@ VARIANTS: dict[str, tuple[bool, list[str]]] = {  # case -> (drop foreign keys, s
 def _cpu_seconds(pid: int) -> float | None:
     """utime + stime of a PostgreSQL backend, or None when it is not a local process (a remote DATABASE_URL,
     or a server in another pid namespace: the pid then names nothing, or something else, here)."""
-    try:
-        if Path(f"/proc/{pid}/comm").read_text().strip() != "postgres":
-            return None
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = stat[stat.rfind(")") + 2:].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    stat = proc_stat(pid)
+    return stat.cpu_seconds if stat is not None and stat.name == "postgres" else None
 
 
 def _skipping(skips: list[str]) -> tuple[Callable[[], None], dict[str, int]]:
@@ -168,10 +163,7 @@ def _one(case: str, rows: list[list[str]], base_url: str, redis_url: str) -> dic
         return {"rows": n, "wall": wall, "worker_cpu": me1 - me0,
                 "pg_cpu": None if pg0 is None or pg1 is None else pg1 - pg0}
     finally:
-        client = tokens.client
-        keys = list(client.scan_iter(f"{tokens.key_prefix}:*", count=5000))
-        for i in range(0, len(keys), 5000):
-            client.delete(*keys[i:i + 5000])
+        clear_tokens(tokens)
         db.close()
         drop_database(base_url, DB_NAME)
 

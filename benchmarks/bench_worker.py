@@ -35,6 +35,7 @@ from benchmarks.common import (
     PeakRss,
     Result,
     chunk_messages,
+    clear_tokens,
     drop_database,
     fresh_database,
     import_counts,
@@ -147,13 +148,6 @@ def _setup(rows: list[list[str]], db_name: str) -> tuple[Any, Any, Any, str, lis
     return db, tokens, ChunkImporter(db, tokens), import_id, messages, url
 
 
-def _cleanup_redis(tokens: Any) -> None:
-    client = tokens.client
-    keys = list(client.scan_iter(f"{tokens.key_prefix}:*", count=5000))
-    for i in range(0, len(keys), 5000):
-        client.delete(*keys[i:i + 5000])
-
-
 def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
     quiet_environment()
     n = 20_000 if quick else 100_000
@@ -214,7 +208,7 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
         extra["explain"] = _explain(db, importer, import_id, extra_rows, n)
     except Exception as exc:  # noqa: BLE001 - a diagnostic must not fail the benchmark
         extra["explain"] = {"error": repr(exc)}
-    _cleanup_redis(tokens)
+    clear_tokens(tokens)
     db.close()
     drop_database(base_url, "bench_worker_timed")
 
@@ -231,7 +225,7 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
     results.append(Result.timed(NAME, "ChunkImporter.import_chunk under cProfile", n, [total_prof],
                                 note="profiler overhead included; for the shares only").against(timed))
     extra["profile"] = _attribute(prof, total_prof)
-    _cleanup_redis(tokens)
+    clear_tokens(tokens)
     db.close()
     drop_database(base_url, "bench_worker_prof")
     return results, extra

@@ -52,6 +52,38 @@ def proc_status(pid: int | str = "self") -> dict[str, int]:
     return out
 
 
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+@dataclass(frozen=True)
+class ProcStat:
+    name: str
+    ppid: int
+    cpu_ticks: int  # utime + stime (fields 14 and 15 of /proc/<pid>/stat), in CLOCK_TICKS
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu_ticks / CLOCK_TICKS
+
+
+def proc_stat(pid: int | str) -> ProcStat | None:
+    """Name, parent and CPU time of a process from /proc/<pid>/stat (None when it is gone or not ours to read)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(errors="replace")
+    except OSError:
+        return None
+    fields = stat[stat.rfind(")") + 2:].split()
+    return ProcStat(stat[stat.find("(") + 1:stat.rfind(")")], int(fields[1]), int(fields[11]) + int(fields[12]))
+
+
+def clear_tokens(tokens: Any) -> None:
+    """Delete the keys a benchmark's TokenStore wrote under its own prefix."""
+    client = tokens.client
+    keys = list(client.scan_iter(f"{tokens.key_prefix}:*", count=5000))
+    for i in range(0, len(keys), 5000):
+        client.delete(*keys[i:i + 5000])
+
+
 def reset_peak_rss() -> bool:
     """Reset this process's RSS high-water mark (Linux >= 4.0: `echo 5 > /proc/self/clear_refs`)."""
     try:

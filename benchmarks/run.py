@@ -24,7 +24,17 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import OUT_DIR, Result, fmt_num, fmt_rate, log, proc_status, write_child_result
+from benchmarks.common import (
+    CLOCK_TICKS,
+    OUT_DIR,
+    Result,
+    fmt_num,
+    fmt_rate,
+    log,
+    proc_stat,
+    proc_status,
+    write_child_result,
+)
 
 BENCHMARKS: dict[str, str] = {
     "splitter": "benchmarks.bench_splitter",
@@ -52,14 +62,8 @@ def _cpu_model() -> str:
 def _cpu_times() -> dict[int, tuple[str, int]]:
     out: dict[int, tuple[str, int]] = {}
     for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text(errors="replace")
-            except OSError:
-                continue
-            name = stat[stat.find("(") + 1:stat.rfind(")")]
-            fields = stat[stat.rfind(")") + 2:].split()
-            out[int(entry)] = (name, int(fields[11]) + int(fields[12]))
+        if entry.isdigit() and (stat := proc_stat(entry)) is not None:
+            out[int(entry)] = (stat.name, stat.cpu_ticks)
     return out
 
 
@@ -71,12 +75,11 @@ def busy_snapshot(seconds: float = 1.0) -> dict[str, Any]:
     time.sleep(seconds)
     after = _cpu_times()
     dt = time.perf_counter() - t
-    hz = os.sysconf("SC_CLK_TCK")
     me = os.getpid()
     busy: list[tuple[int, str, int]] = []
     for pid, (name, ticks) in after.items():
         if pid in before and pid != me:
-            pct = round(100 * (ticks - before[pid][1]) / hz / dt)
+            pct = round(100 * (ticks - before[pid][1]) / CLOCK_TICKS / dt)
             if pct >= 5:
                 busy.append((pct, name, pid))
     busy.sort(reverse=True)
