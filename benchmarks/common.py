@@ -229,7 +229,7 @@ def new_import(db: Any, *, status: str = "processing", upload_key: str | None = 
                options: Any = None) -> str:
     """An import row for OWNER of the demo company, ready for the worker (or, status queued, the splitter)."""
     from leadimport.options import ImportOptions, options_json
-    from leadimport.store import imports as repo
+    from leadimport.imports import repository as repo
 
     import_id = str(uuid.uuid4())
     with db.transaction() as conn:

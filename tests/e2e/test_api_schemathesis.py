@@ -152,7 +152,7 @@ def _upload(created: dict[str, Any], csv: bytes) -> None:
     assert r.status_code == 204, r.text
 
 
-def _wait(base: str, import_id: str, status: str, seconds: float = 30) -> None:
+def _wait(base: str, import_id: str, status: str, seconds: float = 300) -> None:
     deadline = time.monotonic() + seconds
     while True:
         got = requests.get(f"{base}/imports/{import_id}", headers=AUTH, timeout=TIMEOUT).json()["status"]

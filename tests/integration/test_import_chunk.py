@@ -12,7 +12,7 @@ import pytest
 from leadimport.messages import ChunkMessage
 from leadimport.options import ImportOptions, options_json
 from leadimport.services.import_chunk import ChunkImporter
-from leadimport.store import imports as import_repo
+from leadimport.imports import repository as import_repo
 from leadimport.store.db import ConnectionParams, Database
 from leadimport.store.tokens import TokenStore
 
@@ -395,3 +395,23 @@ def test_a_repeated_blacklisted_number_is_blacklisted_on_every_row(db: Database,
     import_id = make_import(db)
     importer.import_chunk(chunk(import_id, 0, [["+12025550143", "", "x", "us"], ["2025550143", "", "y", "us"]]))
     assert reasons(db, import_id) == {1: "blacklisted", 2: "blacklisted"}
+
+
+@pytest.mark.parametrize(("policy", "order", "winner"), [
+    ("first", [2, 1, 0], 1), ("first", [1, 2, 0], 1), ("first", [2, 0, 1], 1),
+    ("last", [0, 1, 2], 3), ("last", [2, 0, 1], 3), ("last", [1, 0, 2], 3),
+])
+def test_one_phone_on_three_rows_in_three_chunks_keeps_the_policys_row_whatever_the_order(
+        db: Database, importer: ChunkImporter, policy: str, order: list[int], winner: int) -> None:
+    # Given one phone on rows 1, 2 and 3, each in its own chunk
+    import_id = make_import(db, {"duplicates": policy}, chunk_count=3, total=3)
+    msgs = [chunk(import_id, n, [["9518761336", "", f"row{n + 1}", "us"]], first_row=n + 1) for n in range(3)]
+    # When the chunks run in the given order
+    for n in order:
+        importer.import_chunk(msgs[n])
+    # Then the policy's row holds the one live lead, the two others are duplicate_in_file, and the counters add up
+    assert live_leads(db, import_id) == [(winner, "+19518761336")]
+    assert reasons(db, import_id) == {r: "duplicate_in_file" for r in (1, 2, 3) if r != winner}
+    s = state(db, import_id)
+    assert (s["status"], s["created_leads"], s["rejected_rows"]) == ("completed", 1, 2)
+    assert s["rejections"] == {"duplicate_in_file": 2}

@@ -19,9 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from leadimport.csv_io import FileRejectedError, resolve_columns
+from leadimport.imports import repository as import_repo
+from leadimport.imports.status import FINAL, ImportStatus
 from leadimport.options import ImportRequest, options_json
 from leadimport.services.split_upload import Continuation
-from leadimport.store import imports as import_repo
 from leadimport.store.aws import UploadStore
 from leadimport.store.db import Database
 from leadimport.store.tokens import TokenStore, shared_token_store
@@ -122,7 +123,8 @@ class ImportsApi:
         with self.db.transaction() as conn:
             row = import_repo.insert_import(
                 conn, import_id=import_id, company_id=company_id, name=name, owner_type=request.owner.type,
-                owner_id=request.owner.id, options=options_json(request), status="awaiting_upload", source="api",
+                owner_id=request.owner.id, options=options_json(request), status=ImportStatus.AWAITING_UPLOAD,
+                source="api",
                 upload_key=key,
             )
         assert row is not None
@@ -281,7 +283,7 @@ class ImportsApi:
 
     def start(self, company_id: int, import_id: str, column_mapping: dict[str, str | None] | None) -> dict[str, Any]:
         row = self._row(company_id, import_id)
-        if row["status"] != "awaiting_confirmation":
+        if row["status"] != ImportStatus.AWAITING_CONFIRMATION:
             raise ConflictError("not_awaiting_confirmation",
                                 f"Only an import awaiting confirmation can be started; this one is {row['status']}.")
         options = dict(row["options"])
@@ -293,14 +295,7 @@ class ImportsApi:
         except FileRejectedError as exc:
             raise InvalidRequestError(exc.code, exc.message) from exc
         header["confirmed"] = True
-        with self.db.transaction() as conn:
-            ok = conn.run(
-                """UPDATE lead_imports SET options = CAST(:o AS jsonb), header = CAST(:h AS jsonb), status = 'queued',
-                          updated_at = now()
-                   WHERE id = CAST(:i AS uuid) AND company_id = :c AND status = 'awaiting_confirmation' RETURNING 1""",
-                o=json.dumps(options), h=json.dumps(header), i=import_id, c=company_id,
-            )
-        if not ok:
+        if not import_repo.confirm_start(self.db, company_id, import_id, options, header):
             raise ConflictError("not_awaiting_confirmation", "The import was changed meanwhile; reload it.")
         self.continuation(import_id)
         return self.get(company_id, import_id)
@@ -309,12 +304,12 @@ class ImportsApi:
         """Expire the leads this import created that are still live, end their enrollments and drop their
         tokens. Contacts and other imports' leads stay. Running it again changes nothing more."""
         row = self._row(company_id, import_id)
-        if row["status"] not in ("completed", "cancelled"):
+        if row["status"] not in (ImportStatus.COMPLETED, ImportStatus.CANCELLED):
             raise ConflictError("not_finished", f"Only a finished import can be undone; this one is {row['status']}.")
         if (row["options"] or {}).get("dry_run"):
             raise ConflictError("dry_run", "A dry run created nothing to undo.")
         with self.db.transaction() as conn:
-            conn.run("SELECT 1 FROM lead_imports WHERE id = CAST(:i AS uuid) FOR UPDATE", i=import_id)
+            import_repo.lock_for_undo(conn, company_id, import_id)
             expired = conn.run(
                 """WITH l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
                               WHERE company_id = :c AND import_id = CAST(:i AS uuid) AND status = 'live'
@@ -324,8 +319,7 @@ class ImportsApi:
                    SELECT owner_type, owner_id, caller_id FROM l""",
                 c=company_id, i=import_id,
             ) or []
-            conn.run("UPDATE lead_imports SET undone_leads = COALESCE(undone_leads, 0) + :n, updated_at = now()"
-                     " WHERE id = CAST(:i AS uuid)", n=len(expired), i=import_id)
+            import_repo.add_undone(conn, import_id, len(expired))
             # Inside the transaction: if Redis is down the undo rolls back and can simply be asked again.
             self._tokens().remove((company_id, t, o, p) for t, o, p in expired)
         return self.get(company_id, import_id)
@@ -337,18 +331,10 @@ class ImportsApi:
 
     def cancel(self, company_id: int, import_id: str) -> dict[str, Any]:
         row = self._row(company_id, import_id)
-        if row["status"] in import_repo.FINAL:
+        if row["status"] in FINAL:
             raise ConflictError("already_finished", f"The import is already {row['status']}.")
-        with self.db.transaction() as conn:
-            conn.run(
-                """UPDATE lead_imports SET status = 'cancelled', finished_at = now(), updated_at = now(),
-                          -- Rows the splitter never read are not part of the import.
-                          total_rows = COALESCE(total_rows, GREATEST(split_next_row - 1, 0)),
-                          chunk_count = COALESCE(chunk_count, split_next_chunk)
-                   WHERE id = CAST(:i AS uuid) AND company_id = :c
-                     AND status NOT IN ('completed', 'failed', 'cancelled')""",
-                i=import_id, c=company_id,
-            )
+        if not import_repo.cancel(self.db, company_id, import_id):
+            raise ConflictError("already_finished", "The import finished meanwhile; reload it.")
         return self.get(company_id, import_id)
 
 

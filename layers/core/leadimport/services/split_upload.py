@@ -34,12 +34,13 @@ from leadimport.csv_io import (
     read_header,
     resolve_columns,
 )
+from leadimport.imports import repository as import_repo
+from leadimport.imports.status import ImportStatus
 from leadimport.messages import ChunkMessage, ReaderRejection
 from leadimport.options import ImportOptions, options_json
 from leadimport.rules.pipeline import LeadCandidate, RowRules
-from leadimport.store import imports as import_repo
 from leadimport.store.aws import ChunkQueue, UploadStore
-from leadimport.store.db import Database, as_dicts
+from leadimport.store.db import Database
 
 logger = Logger(child=True)
 
@@ -98,21 +99,15 @@ class Splitter:
     # ---- the two ways in ------------------------------------------------------------------------
 
     def _api_upload(self, key: str, version_id: str | None) -> SplitOutcome:
-        with self.db.transaction() as conn:
-            found = import_repo.find_by_upload_key(conn, key)
+        found = import_repo.find_by_upload_key(self.db, key)
         if found is None:
             logger.warning("upload for an unknown import ignored", extra={"key_prefix": key.split("/")[:2]})
             return SplitOutcome(None, "ignored", "no import for this key")
         info = self.uploads.head(key, version_id)
         if info.size > self.config.max_upload_bytes:
-            import_repo.fail_import(self.db, found["id"], self._too_big(info.size))
+            import_repo.fail(self.db, found["id"], self._too_big(info.size))
             return SplitOutcome(found["id"], "failed", "too big")
-        with self.db.transaction() as conn:
-            claimed = conn.run(
-                """UPDATE lead_imports SET status = 'queued', object_version = :v, object_size = :s, updated_at = now()
-                   WHERE id = CAST(:id AS uuid) AND status = 'awaiting_upload' RETURNING 1""",
-                v=info.version, s=info.size, id=found["id"],
-            )
+        claimed = import_repo.attach_upload(self.db, found["id"], info.version, info.size)
         if not claimed and found.get("object_version") not in (None, info.version):
             logger.warning("a second file uploaded for an import that already has one: ignored",
                            extra={"import_id": found["id"]})
@@ -126,8 +121,7 @@ class Splitter:
             return SplitOutcome(None, "ignored", "bad drop key")
         company_id, owner_type, owner_id = int(parts[0]), parts[1], int(parts[2])
         info = self.uploads.head(key, version_id)
-        with self.db.transaction() as conn:
-            existing = import_repo.find_drop_import(conn, key, info.version)
+        existing = import_repo.find_drop_import(self.db, key, info.version)
         if existing is not None:
             return self._split(existing["id"])  # duplicate event, or a retry: resumes only if unfinished
 
@@ -151,17 +145,12 @@ class Splitter:
             name = parts[-1] or "dropped file"
             created = import_repo.insert_import(
                 conn, import_id=import_repo.new_import_id(), company_id=company_id, name=name[:200],
-                owner_type=owner_type, owner_id=owner_id, options=options, status="failed" if error else "queued",
-                source="drop", upload_key=key, object_version=info.version,
+                owner_type=owner_type, owner_id=owner_id, options=options,
+                status=ImportStatus.FAILED if error else ImportStatus.QUEUED, source="drop", upload_key=key,
+                object_version=info.version, object_size=info.size, error=error,
             )
-            if created is not None:
-                conn.run("UPDATE lead_imports SET object_size = :s, error = CAST(:e AS text),"
-                         " finished_at = CASE WHEN CAST(:e AS text) IS NULL THEN NULL ELSE now() END"
-                         " WHERE id = CAST(:id AS uuid)",
-                         s=info.size, e=error, id=created["id"])
         if created is None:  # a concurrent duplicate event created it first
-            with self.db.transaction() as conn:
-                existing = import_repo.find_drop_import(conn, key, info.version)
+            existing = import_repo.find_drop_import(self.db, key, info.version)
             return self._split(existing["id"]) if existing else SplitOutcome(None, "ignored", "race")
         if error:
             return SplitOutcome(created["id"], "failed", error)
@@ -171,22 +160,10 @@ class Splitter:
 
     def _claim(self, import_id: str) -> dict[str, Any] | None:
         """Take the split lease; None when the import is not ours to split now."""
-        with self.db.transaction() as conn:
-            rows = conn.run(
-                f"""UPDATE lead_imports
-                    SET status = 'splitting', started_at = COALESCE(started_at, now()), updated_at = now(),
-                        split_lease_until = now() + make_interval(secs => {LEASE_SECONDS})
-                    WHERE id = CAST(:id AS uuid) AND status IN ('queued', 'splitting') AND NOT split_done
-                      AND (split_lease_until IS NULL OR split_lease_until < now())
-                    RETURNING id::text AS id, company_id, options, upload_key, object_version, header,
-                              split_offset, split_next_row, split_next_chunk""",  # noqa: S608 - constant
-                id=import_id,
-            )
-            found = as_dicts(conn, rows)
-        return found[0] if found else None
+        return import_repo.claim_split(self.db, import_id, LEASE_SECONDS)
 
     def _release(self, import_id: str) -> None:
-        self.db.run("UPDATE lead_imports SET split_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=import_id)
+        import_repo.release_split(self.db, import_id)
 
     def _split(self, import_id: str) -> SplitOutcome:
         job = self._claim(import_id)
@@ -196,7 +173,7 @@ class Splitter:
             return self._split_claimed(job)
         except FileRejectedError as exc:
             logger.info("file rejected", extra={"import_id": import_id, "code": exc.code})
-            import_repo.fail_import(self.db, import_id, exc.message)
+            import_repo.fail(self.db, import_id, exc.message)
             return SplitOutcome(import_id, "failed", exc.message)
         except BaseException:
             self._release(import_id)  # a retry of this event may resume at once
@@ -241,8 +218,11 @@ class Splitter:
                 if len(pending) == CHUNKS_PER_CHECKPOINT:
                     self.queue.send(pending)
                     pending = []
-                    if not self._checkpoint(import_id, offset, next_row, next_chunk):
-                        return SplitOutcome(import_id, "cancelled", "import cancelled while splitting")
+                    status = import_repo.checkpoint(self.db, import_id, offset, next_row, next_chunk, LEASE_SECONDS)
+                    if status != ImportStatus.SPLITTING:
+                        logger.info("split stopped: the import is no longer splitting",
+                                    extra={"import_id": import_id, "import_status": status})
+                        return SplitOutcome(import_id, status, f"import {status} while splitting")
                     if self.remaining_ms() < self.config.time_margin_ms:
                         self._release(import_id)
                         self.continuation(import_id)
@@ -284,59 +264,19 @@ class Splitter:
             "column_mapping": mapping,
             "rows": preview_rows,
         }
-        with self.db.transaction() as conn:
-            conn.run(
-                """UPDATE lead_imports SET status = 'awaiting_confirmation', preview = CAST(:p AS jsonb),
-                          header = CAST(:h AS jsonb), file_encoding = :enc, file_delimiter = :d,
-                          split_lease_until = NULL, updated_at = now()
-                   WHERE id = CAST(:id AS uuid)""",
-                p=json.dumps(preview), h=json.dumps(_header_to_json(header, columns)), enc=header.encoding,
-                d=header.delimiter, id=import_id,
-            )
+        if not import_repo.save_preview(self.db, import_id, preview, _header_to_json(header, columns)):
+            return SplitOutcome(import_id, "skipped", "the import changed while its preview was read")
         return SplitOutcome(import_id, "awaiting_confirmation")
 
     def _save_header(self, import_id: str, header: CsvHeader, columns: list[str | None]) -> None:
-        warnings = {w: 1 for w in header.warnings}
-        self.db.run(
-            """UPDATE lead_imports SET header = CAST(:h AS jsonb), file_encoding = :enc, file_delimiter = :d,
-                      split_offset = :o, split_next_row = 1, split_next_chunk = 0,
-                      warnings = jsonb_add_counts(warnings, CAST(:w AS jsonb)), updated_at = now()
-               WHERE id = CAST(:id AS uuid)""",
-            h=json.dumps(_header_to_json(header, columns)), enc=header.encoding, d=header.delimiter,
-            o=header.data_offset, w=json.dumps(warnings), id=import_id,
-        )
-
-    def _checkpoint(self, import_id: str, offset: int, next_row: int, next_chunk: int) -> bool:
-        """Record progress; False when the import was cancelled meanwhile (stop sending)."""
-        rows = self.db.run(
-            """UPDATE lead_imports SET split_offset = :o, split_next_row = :r, split_next_chunk = :c,
-                      split_lease_until = now() + make_interval(secs => :lease), updated_at = now(),
-                      -- Cancelled meanwhile: the import is the rows sent so far, and splitting stops here.
-                      total_rows = CASE WHEN status = 'cancelled' THEN :r - 1 ELSE total_rows END,
-                      chunk_count = CASE WHEN status = 'cancelled' THEN :c ELSE chunk_count END,
-                      split_done = (status = 'cancelled')
-               WHERE id = CAST(:id AS uuid) RETURNING status""",
-            o=offset, r=next_row, c=next_chunk, lease=LEASE_SECONDS, id=import_id,
-        )
-        return bool(rows) and rows[0][0] != "cancelled"
+        import_repo.save_header(self.db, import_id, _header_to_json(header, columns), {w: 1 for w in header.warnings})
 
     def _finish(self, import_id: str, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
         if total_rows == 0:
             raise FileRejectedError("no_data_rows", "The file has a header row but no data rows.")
-        with self.db.transaction() as conn:
-            rows = conn.run(
-                """UPDATE lead_imports
-                   SET split_offset = :o, split_next_row = :n + 1, split_next_chunk = :c, total_rows = :n,
-                       chunk_count = :c, split_done = true, split_lease_until = NULL, updated_at = now(),
-                       status = CASE WHEN status = 'cancelled' THEN status
-                                     WHEN chunks_done >= :c THEN 'completed' ELSE 'processing' END,
-                       finished_at = CASE WHEN status <> 'cancelled' AND chunks_done >= :c THEN now()
-                                          ELSE finished_at END
-                   WHERE id = CAST(:id AS uuid) RETURNING status""",
-                o=offset, n=total_rows, c=chunk_count, id=import_id,
-            )
-        status = rows[0][0] if rows else "unknown"
-        logger.info("split finished", extra={"import_id": import_id, "total_rows": total_rows, "chunks": chunk_count})
+        status = import_repo.finish_split(self.db, import_id, offset, total_rows, chunk_count)
+        logger.info("split finished", extra={"import_id": import_id, "total_rows": total_rows, "chunks": chunk_count,
+                                             "import_status": status})
         return SplitOutcome(import_id, status, f"{total_rows} rows in {chunk_count} chunks")
 
     def _too_big(self, size: int) -> str:

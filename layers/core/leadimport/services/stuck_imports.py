@@ -7,19 +7,9 @@ without a retry otherwise leave an import "processing" forever.
 
 from __future__ import annotations
 
+from leadimport.imports import repository as import_repo
 from leadimport.store.db import Database
 
 
 def mark_stuck_imports(db: Database, stuck_after_minutes: int) -> list[str]:
-    rows = db.run(
-        """UPDATE lead_imports
-           SET status = 'failed', finished_at = now(), updated_at = now(),
-               error = format('The import stopped making progress (nothing happened for %s minutes while it was %s). '
-                              'Rows already imported stay; download the errors to see which rows were processed.',
-                              :m, status)
-           WHERE status IN ('queued', 'splitting', 'processing')
-             AND updated_at < now() - make_interval(mins => :m)
-           RETURNING id::text""",
-        m=stuck_after_minutes,
-    )
-    return [r[0] for r in rows]
+    return import_repo.mark_stuck(db, stuck_after_minutes)

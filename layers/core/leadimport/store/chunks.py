@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import pg8000.native
 
+from leadimport.rules.pipeline import LeadCandidate, RowRejection
 from leadimport.rules.scrub import PhoneFacts
 
 _E164_CHARS = frozenset("+0123456789")
@@ -159,11 +161,11 @@ def first_action(conn: pg8000.native.Connection, company_id: int, schedule_id: i
     return (rows[0][0], rows[0][1]) if rows else None
 
 
-def upsert_contacts(conn: pg8000.native.Connection, company_id: int, phones: list[str], regions: list[str | None],
-                    zones: list[str | None], opt: str | None, block: str | None) -> dict[str, int]:
-    """Look up or create the contact of each phone (one per company and phone); apply opt/block flags.
-    Returns phone -> contact id."""
-    if not phones:
+def upsert_contacts(conn: pg8000.native.Connection, company_id: int, candidates: Sequence[LeadCandidate],
+                    opt: str | None, block: str | None) -> dict[str, int]:
+    """Look up or create the contact of each candidate's phone (one per company and phone), in the given order;
+    apply opt/block flags. Returns phone -> contact id."""
+    if not candidates:
         return {}
     rows = conn.run(
         """WITH up AS (
@@ -179,24 +181,30 @@ def upsert_contacts(conn: pg8000.native.Connection, company_id: int, phones: lis
                    updated_at = now()
                RETURNING phone, id)
            SELECT CAST(COALESCE(json_object_agg(phone, id), '{}') AS text) FROM up""",
-        c=company_id, rows=_json([{"p": p, "r": r, "z": z} for p, r, z in zip(phones, regions, zones, strict=True)]),
+        c=company_id, rows=_json([{"p": c.phone, "r": c.region, "z": c.time_zone} for c in candidates]),
         opt=opt or "", block=block or "",
     )
     found: dict[str, int] = json.loads(rows_text(rows))
     return found
 
 
+@dataclass(frozen=True, slots=True)
+class NewLead:
+    """A lead the plan creates: its row, its contact and its expiry."""
+
+    candidate: LeadCandidate
+    contact_id: int
+    expires_at: datetime | None
+
+
 def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type: str, owner_id: int, import_id: str,
-                 rows: list[int], phones: list[str], contact_ids: list[int], emails: list[str | None],
-                 expires_at: list[datetime | None],
-                 ips: list[str | None], priorities: list[int | None], sub_ids: list[str | None],
-                 tokens: list[dict[str, str]], traffic_source_id: int | None, buyer_ids: list[int],
-                 max_contact_attempts: int | None, enroll_in: list[tuple[int, int, datetime]]) -> list[tuple[int, int]]:
+                 leads: Sequence[NewLead], traffic_source_id: int | None, buyer_ids: list[int],
+                 max_contact_attempts: int | None, enroll_in: list[tuple[int, int, datetime]]) -> list[int]:
     """Insert the leads and, in the same statement, enroll the created ones (`enroll_in`: (schedule id, action
-    position, next action time)); returns (lead id, row) of those created. A row whose owner already has a
+    position, next action time)); returns the rows of those created. A row whose owner already has a
     live lead for the phone is not inserted (the unique index) and not returned. `contact_ids` come from
     upsert_contacts."""
-    if not rows:
+    if not leads:
         return []
     first = enroll_in[0] if enroll_in else None
     result = conn.run(
@@ -219,13 +227,13 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
            SELECT CAST(COALESCE(json_agg(json_build_array(id, import_row)), '[]') AS text) FROM created""",
         c=company_id, ot=owner_type, oid=owner_id, ts=traffic_source_id, buyers=id_array(buyer_ids),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
-        rows=_json([{"row_no": r, "phone": p, "contact_id": ct, "email": e, "exp": x.isoformat() if x else None,
-                     "ip": i, "prio": pr, "sub_id": s, "tokens": _pg_safe(t)}
-                    for r, p, ct, e, x, i, pr, s, t in zip(rows, phones, contact_ids, emails, expires_at, ips,
-                                                           priorities, sub_ids, tokens, strict=True)]),
+        rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id, "email": c.email,
+                     "exp": lead.expires_at.isoformat() if lead.expires_at else None, "ip": c.remote_ip,
+                     "prio": c.lead_priority, "sub_id": c.sub_id, "tokens": _pg_safe(c.tokens)}
+                    for lead in leads for c in (lead.candidate,)]),
         enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
     )
-    return [(lead_id, row) for lead_id, row in json.loads(rows_text(result))]
+    return [row for _lead_id, row in json.loads(rows_text(result))]
 
 
 def rows_text(result: list[list[Any]] | None) -> str:
@@ -323,17 +331,16 @@ def source_leads(conn: pg8000.native.Connection, company_id: int, owner_type: st
     return {r[0]: (dict(r[1] or {}), r[2]) for r in rows}
 
 
-def insert_rejections(conn: pg8000.native.Connection, import_id: str, rows: list[int], reasons: list[str],
-                      messages: list[str], values: list[dict[str, str]]) -> None:
-    if rows:
+def insert_rejections(conn: pg8000.native.Connection, import_id: str, rejections: Sequence[RowRejection]) -> None:
+    if rejections:
         conn.run(
             """INSERT INTO lead_import_rejections (import_id, row_no, reason, message, "values")
                SELECT CAST(:i AS uuid), r, reason, m, v
                FROM json_to_recordset(CAST(:rows AS json)) AS t(r int, reason text, m text, v jsonb)
                ON CONFLICT (import_id, row_no) DO UPDATE SET reason = EXCLUDED.reason, message = EXCLUDED.message""",
             i=import_id,
-            rows=_json([{"r": r, "reason": reason, "m": m.replace("\x00", "\\0"), "v": _pg_safe(v)}
-                        for r, reason, m, v in zip(rows, reasons, messages, values, strict=True)]),
+            rows=_json([{"r": r.row_no, "reason": r.reason, "m": r.message.replace("\x00", "\\0"),
+                         "v": _pg_safe(r.values)} for r in rejections]),
         )
 
 
@@ -353,28 +360,17 @@ def lead_rows_for_takeover(conn: pg8000.native.Connection, import_id: str, rows:
     return [(r[0], r[1]) for r in found or []]
 
 
-def add_to_counters(conn: pg8000.native.Connection, import_id: str, *, chunks: int, processed: int, created: int,
-                    rejected: int, unprocessed: int, rejections: dict[str, int],
-                    warnings: dict[str, int]) -> dict[str, Any]:
-    """Move the import's counters (in the chunk's transaction) and complete it after its last chunk."""
-    rows = conn.run(
-        """UPDATE lead_imports SET
-               chunks_done = chunks_done + :chunks,
-               processed_rows = processed_rows + :processed,
-               created_leads = created_leads + :created,
-               rejected_rows = rejected_rows + :rejected,
-               unprocessed_rows = unprocessed_rows + :unprocessed,
-               rejections = jsonb_add_counts(rejections, CAST(:rej AS jsonb)),
-               warnings = jsonb_add_counts(warnings, CAST(:warn AS jsonb)),
-               updated_at = now()
-           WHERE id = CAST(:i AS uuid)
-           RETURNING status, split_done, chunks_done, chunk_count""",
-        chunks=chunks, processed=processed, created=created, rejected=rejected, unprocessed=unprocessed,
-        rej=json.dumps(rejections), warn=json.dumps(warnings), i=import_id,
-    )
-    status, split_done, done, count = rows[0]
-    if split_done and count is not None and done >= count and status == "processing":
-        conn.run("UPDATE lead_imports SET status = 'completed', finished_at = now() WHERE id = CAST(:i AS uuid)",
-                 i=import_id)
-        status = "completed"
-    return {"status": status, "chunks_done": done, "chunk_count": count}
+def rejected_rows(conn: pg8000.native.Connection, import_id: str, rows: Sequence[int]) -> set[int]:
+    """Which of these rows of the import already have a rejection recorded."""
+    if not rows:
+        return set()
+    found = conn.run("SELECT row_no FROM lead_import_rejections WHERE import_id = CAST(:i AS uuid)"
+                     " AND row_no = ANY(CAST(:r AS int[]))", i=import_id, r=id_array(rows))
+    return {r[0] for r in found or []}
+
+
+def record_chunk_counts(conn: pg8000.native.Connection, import_id: str, chunk_no: int, created: int,
+                        rejected: int) -> None:
+    conn.run("UPDATE lead_import_chunks SET created_leads = :c, rejected_rows = :r"
+             " WHERE import_id = CAST(:i AS uuid) AND chunk_no = :n",
+             c=created, r=rejected, i=import_id, n=chunk_no)
