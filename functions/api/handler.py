@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from leadimport import app as core
-from leadimport.options import ImportRequest
+from leadimport.options import ImportRequest, InvalidOptionsError, describe_errors, first_error_sentence
 from leadimport.reasons import Reason
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
 
@@ -114,13 +114,14 @@ def _invalid(exc: InvalidRequestError) -> Response[str]:
     return _problem(422, exc.code, exc.message)
 
 
+@api.exception_handler(InvalidOptionsError)
+def _invalid_options(exc: InvalidOptionsError) -> Response[str]:
+    return _problem(422, exc.code, exc.message)
+
+
 @api.exception_handler(RequestValidationError)
 def _validation(exc: RequestValidationError) -> Response[str]:
-    errors = [{"field": ".".join(str(p) for p in e.get("loc", ()) if p != "body"), "message": e.get("msg")}
-              for e in exc.errors()]
-    first = errors[0] if errors else {"field": "", "message": "invalid request"}
-    where = f" ({first['field']})" if first["field"] else ""
-    return _problem(422, "invalid_request", f"{first['message']}{where}", errors=errors)
+    return _problem(422, "invalid_request", first_error_sentence(exc.errors()), errors=describe_errors(exc.errors()))
 
 
 @api.post("/imports", status_code=201, responses=_responses(201, "The import, with its presigned upload", found=False))

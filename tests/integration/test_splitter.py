@@ -240,3 +240,54 @@ def test_a_header_without_rows_fails_with_a_sentence(pipeline_env: LocalAws) -> 
     run_inline_until_idle(pipeline_env)
     _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
     assert status["status"] == "failed" and "no data rows" in status["error"]
+
+
+# ---- one option validator for every way in ---------------------------------------------------------------
+
+REFUSED_OPTIONS = [  # options a company-1 import into schedule 1 cannot use, each refused by POST /imports too
+    ({"defaults": {"buyer_ids": [3]}}, "There is no buyer 3 in your company."),
+    ({"defaults": {"traffic_source_id": 3}}, "There is no traffic source 3 in your company."),
+    ({"lead_management": {"add_to_schedule_id": 3}}, "There is no schedule 3 in your company."),
+    ({"lead_management": {"copy_to_this_schedule_from": {"type": "offer", "id": 3}}},
+     "There is no offer 3 in your company."),
+    ({"lead_management": {"move_to_schedule_id": 2, "expire_existing": True}}, "cannot be combined"),
+    ({"additional_data": {"notes": "x" * 10_001}}, "the limit is 10,000"),
+    ({"scrub": {"scope": "company", "dispositions": ["y" * 20_000]}}, "the limit is 10,000"),
+    ({"column_mapping": {f"c{i}": f"t{i}" for i in range(501)}}, "at most 500 items"),
+    ({"defaults": {"buyer_ids": [True]}}, "valid integer"),
+]
+
+
+@pytest.mark.parametrize(("options", "sentence"), REFUSED_OPTIONS)
+def test_a_dropped_file_with_options_the_api_refuses_fails_with_the_apis_sentence_and_writes_nothing(
+        pipeline_env: LocalAws, db: Database, options: dict[str, Any], sentence: str) -> None:
+    # Given the API's answer to the same options
+    code, answer, text = call_api(1, "POST", "/imports", body={**options, "owner": {"type": "schedule", "id": 1}})
+    assert code == 422, text
+    api_sentence = answer["message"]
+    assert sentence in api_sentence
+    # When a file is dropped for company 1 with those options in its metadata
+    put(pipeline_env, "drop/1/schedule/1/list.csv", b"caller_id\n+19518761336\n+16175550100\n",
+        Metadata={"leadimport-options": json.dumps(options)})
+    run_inline_until_idle(pipeline_env)
+    # Then its import failed with the API's sentence, before any row was read, and no lead exists
+    status, error, total = db.run("SELECT status, error, total_rows FROM lead_imports WHERE source = 'drop'")[0]
+    assert status == "failed" and api_sentence in error and total is None
+    assert db.run("SELECT count(*) FROM leads WHERE import_id IS NOT NULL") == [[0]]
+
+
+def test_options_over_the_document_limit_are_refused_before_any_upload(pipeline_env: LocalAws) -> None:
+    body = {"owner": {"type": "schedule", "id": 1}, "additional_data": {f"k{i}": "v" * 9_000 for i in range(8)}}
+    code, answer, _ = call_api(1, "POST", "/imports", body=body)
+    assert code == 422 and "the limit is 64 KB" in answer["message"]
+
+
+@pytest.mark.parametrize("key", ["drop/0001/schedule/1/a.csv", "drop/\u00b2/schedule/1/a.csv",
+                                 "drop/\u0661/schedule/1/a.csv", "drop/1/schedule/01/a.csv",
+                                 "drop/1/schedule/99999999999999999999/a.csv"])
+def test_odd_drop_keys_are_ignored_without_a_crash(pipeline_env: LocalAws, db: Database, key: str) -> None:
+    put(pipeline_env, key, b"caller_id\n+19518761336\n")
+    purge_events(pipeline_env)
+    outcome = load_handler("splitter")(make_s3_event(pipeline_env.wiring.bucket_name, key), LambdaContext())
+    assert outcome["outcomes"] == [{"import_id": None, "status": "ignored"}]
+    assert db.run("SELECT count(*) FROM leads WHERE import_id IS NOT NULL") == [[0]]

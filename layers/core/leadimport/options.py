@@ -1,35 +1,60 @@
-"""The import's options: the wizard's Import Details, as the API, the CLI and the worker see them.
+"""The import's options: the wizard's Import Details, one validator for every way in.
 
-Unknown keys and contradictory values are rejected here, before any upload, with a sentence the
-user understands. Checks that need the database (an id belongs to the company) are done by the
-create-import service.
+The API body, a dropped file's metadata and the CLI's `--options` file all go through here:
+types, unknown keys, limits (every string as long as a CSV value at most, a cap on every list and
+on the whole document) and contradictions, each refused with a sentence the user understands.
+Checks that need the database (every referenced id belongs to the company) are made by
+`leadimport.services.import_options` with the ids `referenced_ids` lists.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from leadimport.csv_io.reader import CsvLimits
 from leadimport.rules.phone import region_for_country
 
 OwnerType = Literal["schedule", "offer"]
 MAX_ID = 2**63 - 1  # ids are PostgreSQL bigints
-Id = Annotated[int, Field(gt=0, le=MAX_ID)]
+Id = Annotated[int, Field(gt=0, le=MAX_ID, strict=True)]
+
+# Limits: one tenant's options cannot fill the shared Redis and Aurora (additional_data is stamped on every lead).
+MAX_TEXT_CHARS = CsvLimits().max_field_chars  # every string (keys included): as long as a CSV value at most
+MAX_COLUMNS = CsvLimits().max_columns  # column_mapping entries: a file has at most this many columns
+MAX_ADDITIONAL_DATA = 100
+MAX_LIST = 100  # dispositions, required tokens, buyers
+MAX_OPTIONS_BYTES = 64 * 1024  # the whole options document, as JSON
 
 
-def _reject_nul(value: Any, where: str = "") -> None:
-    """PostgreSQL text cannot hold NUL: refuse it in any string of the options, keys included."""
+class InvalidOptionsError(ValueError):
+    """The options cannot be used: `code` is stable, `message` is the sentence for the user."""
+
+    def __init__(self, code: str, message: str):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _check_strings(value: Any, where: str = "") -> None:
+    """Every string of the options, keys included: no NUL (PostgreSQL text cannot hold it), and no longer than a
+    CSV value may be."""
     if isinstance(value, str):
         if "\x00" in value:
             raise ValueError(f"{where or 'a value'} contains a NUL character, which is not allowed")
+        if len(value) > MAX_TEXT_CHARS:
+            raise ValueError(f"{where or 'a value'} is {len(value):,} characters long; the limit is "
+                             f"{MAX_TEXT_CHARS:,}, as for a value in the file")
     elif isinstance(value, dict):
         for k, v in value.items():
-            _reject_nul(k, f"{where}.{k}" if where else str(k))
-            _reject_nul(v, f"{where}.{k}" if where else str(k))
+            _check_strings(k, f"{where}.{str(k)[:40]}" if where else str(k)[:40])
+            _check_strings(v, f"{where}.{str(k)[:40]}" if where else str(k)[:40])
     elif isinstance(value, list | tuple):
         for item in value:
-            _reject_nul(item, where)
+            _check_strings(item, where)
 
 
 class _Strict(BaseModel):
@@ -37,8 +62,8 @@ class _Strict(BaseModel):
 
     @model_validator(mode="before")
     @classmethod
-    def _no_nul(cls, data: Any) -> Any:
-        _reject_nul(data)
+    def _strings_within_limits(cls, data: Any) -> Any:
+        _check_strings(data)
         return data
 
 
@@ -55,13 +80,7 @@ class ScrubOptions(_Strict):
     converted: bool = False
     opted_out: bool = False
     blocked: bool = False
-    dispositions: list[str] = Field(default_factory=list, max_length=100)
-
-    @property
-    def any_history_rule(self) -> bool:
-        return self.scope != "none" and (
-            self.existing or self.dialed or self.connected or self.converted or bool(self.dispositions)
-        )
+    dispositions: list[str] = Field(default_factory=list, max_length=MAX_LIST)
 
     @model_validator(mode="after")
     def _scope_needed(self) -> ScrubOptions:
@@ -94,7 +113,7 @@ class LeadManagementOptions(_Strict):
 
 class DefaultAttributes(_Strict):
     traffic_source_id: Id | None = None
-    buyer_ids: list[Id] = Field(default_factory=list, max_length=100)
+    buyer_ids: list[Id] = Field(default_factory=list, max_length=MAX_LIST)
     lead_priority: int | None = Field(default=None, ge=0, le=1000)
     sub_id: str | None = Field(default=None, max_length=255)
 
@@ -102,7 +121,7 @@ class DefaultAttributes(_Strict):
 class Validations(_Strict):
     require_email: bool = False
     valid_email: bool = False
-    required_tokens: list[str] = Field(default_factory=list, max_length=100)
+    required_tokens: list[str] = Field(default_factory=list, max_length=MAX_LIST)
     allowed_countries: list[str] = Field(default_factory=list, max_length=250)
     mobile_only: bool = False
 
@@ -124,7 +143,7 @@ class ImportOptions(_Strict):
     default_country: str = "US"
     preview: bool = False
     dry_run: bool = False
-    column_mapping: dict[str, str | None] = Field(default_factory=dict, max_length=2000)
+    column_mapping: dict[str, str | None] = Field(default_factory=dict, max_length=MAX_COLUMNS)
     delimiter: Literal[",", ";", "\t", "|"] | None = None
     encoding: Literal["utf-8", "cp1252"] | None = None
     phone_validation: Literal["valid", "possible"] = "valid"
@@ -132,8 +151,19 @@ class ImportOptions(_Strict):
     scrub: ScrubOptions = Field(default_factory=ScrubOptions)
     lead_management: LeadManagementOptions = Field(default_factory=LeadManagementOptions)
     defaults: DefaultAttributes = Field(default_factory=DefaultAttributes)
-    additional_data: dict[str, str] = Field(default_factory=dict, max_length=200)
+    additional_data: dict[str, str] = Field(default_factory=dict, max_length=MAX_ADDITIONAL_DATA)
     validations: Validations = Field(default_factory=Validations)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _document_within_limit(cls, data: Any) -> Any:
+        try:
+            size = len(json.dumps(data, ensure_ascii=False, default=str).encode("utf-8"))
+        except (TypeError, ValueError, RecursionError):
+            return data  # not JSON-shaped: the field validators say what is wrong
+        if size > MAX_OPTIONS_BYTES:
+            raise ValueError(f"the options are {size / 1024:,.0f} KB; the limit is {MAX_OPTIONS_BYTES // 1024} KB")
+        return data
 
     @field_validator("default_country")
     @classmethod
@@ -164,3 +194,79 @@ def options_json(options: ImportOptions) -> dict[str, object]:
     return ImportOptions.model_validate(options.model_dump(include=set(ImportOptions.model_fields))).model_dump(
         mode="json"
     )
+
+
+def contradiction(owner: Owner, options: ImportOptions) -> str | None:
+    """Options that contradict each other or cannot apply to this owner, as a sentence; None when they fit."""
+    lm = options.lead_management
+    if lm.move_to_schedule_id is not None and (lm.expire_existing or lm.manage_schedule != "nothing"):
+        return ("\"Move To Another Schedule\" cannot be combined with \"Expire Existing Leads\" or "
+                "\"Manage Schedule\": each decides the fate of the existing lead.")
+    for schedule_id, label in ((lm.add_to_schedule_id, "Add To Schedule"),
+                               (lm.move_to_schedule_id, "Move To Another Schedule")):
+        if schedule_id is not None and owner.type == "schedule" and schedule_id == owner.id:
+            return f"\"{label}\" names the schedule the import already targets."
+    source = lm.copy_to_this_schedule_from
+    if source is not None:
+        if owner.type != "schedule":
+            return "\"Copy To This Schedule\" needs an import into a schedule."
+        if (source.type, source.id) == (owner.type, owner.id):
+            return "\"Copy To This Schedule\" names the schedule the import targets."
+    if lm.manage_schedule != "nothing" and owner.type != "schedule":
+        return "\"Manage Schedule\" applies to a schedule import; this import targets an offer."
+    if lm.manage_schedule != "nothing" and lm.expire_existing:
+        return ("\"Expire Existing Leads\" and \"Manage Schedule\" cannot be combined: the existing lead "
+                "expires, so there is no schedule run left to manage.")
+    return None
+
+
+def referenced_ids(owner: Owner, options: ImportOptions) -> dict[str, list[int]]:
+    """Every id the import refers to, by kind (schedule, offer, buyer, traffic_source): each must be the
+    company's own."""
+    refs: dict[str, list[int]] = {"schedule": [], "offer": [], "buyer": list(options.defaults.buyer_ids),
+                                  "traffic_source": []}
+    refs[owner.type].append(owner.id)
+    lm = options.lead_management
+    refs["schedule"].extend(i for i in (lm.add_to_schedule_id, lm.move_to_schedule_id) if i is not None)
+    if lm.copy_to_this_schedule_from is not None:
+        refs[lm.copy_to_this_schedule_from.type].append(lm.copy_to_this_schedule_from.id)
+    if options.defaults.traffic_source_id is not None:
+        refs["traffic_source"].append(options.defaults.traffic_source_id)
+    return refs
+
+
+def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
+    """Pydantic's errors as {field, message} for people: no "Value error, " prefix, the field as a dotted path."""
+    out = []
+    for e in errors:
+        field = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
+        message = str(e.get("msg", "not valid"))
+        for prefix in ("Value error, ", "Assertion failed, "):
+            if message.startswith(prefix):
+                message = message[len(prefix):]
+        out.append({"field": field, "message": message})
+    return out
+
+
+def first_error_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
+    """The sentence the API answers (and a dropped file's failed import carries) for invalid options."""
+    described = describe_errors(errors) or [{"field": "", "message": "invalid request"}]
+    first = described[0]
+    return f"{first['message']} ({first['field']})" if first["field"] else first["message"]
+
+
+def parse_options(raw: str | bytes | Mapping[str, Any]) -> ImportOptions:
+    """Options from a dropped file's metadata (JSON text) or a CLI file; InvalidOptionsError with the API's
+    sentence when they cannot be used."""
+    data: Any = raw
+    if isinstance(raw, str | bytes):
+        if len(raw) > MAX_OPTIONS_BYTES:
+            raise InvalidOptionsError("invalid_options", f"the options are larger than {MAX_OPTIONS_BYTES // 1024} KB")
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError) as exc:
+            raise InvalidOptionsError("invalid_options", "the options are not valid JSON") from exc
+    try:
+        return ImportOptions.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidOptionsError("invalid_options", first_error_sentence(exc.errors())) from exc

@@ -21,7 +21,8 @@ from typing import Any
 from leadimport.csv_io import FileRejectedError, resolve_columns
 from leadimport.imports import repository as import_repo
 from leadimport.imports.status import FINAL, ImportStatus
-from leadimport.options import ImportRequest, options_json
+from leadimport.options import ImportOptions, ImportRequest, options_json
+from leadimport.services.import_options import check_import_options
 from leadimport.services.split_upload import Continuation
 from leadimport.store.aws import UploadStore
 from leadimport.store.db import Database
@@ -116,14 +117,15 @@ class ImportsApi:
     # ---- create -------------------------------------------------------------------------------
 
     def create(self, company_id: int, request: ImportRequest) -> dict[str, Any]:
-        owner_name = self._check_ids(company_id, request)
+        options = ImportOptions.model_validate(options_json(request))
+        owner_name = check_import_options(self.db, company_id, request.owner, options)
         import_id = import_repo.new_import_id()
         key = upload_key(self.config.upload_prefix, company_id, import_id)
         name = request.name or f"{owner_name} @ {datetime.now(UTC):%d/%m/%y}"
         with self.db.transaction() as conn:
             row = import_repo.insert_import(
                 conn, import_id=import_id, company_id=company_id, name=name, owner_type=request.owner.type,
-                owner_id=request.owner.id, options=options_json(request), status=ImportStatus.AWAITING_UPLOAD,
+                owner_id=request.owner.id, options=options_json(options), status=ImportStatus.AWAITING_UPLOAD,
                 source="api",
                 upload_key=key,
             )
@@ -137,57 +139,6 @@ class ImportsApi:
             "expires_in": self.config.presign_expires_seconds,
         }
         return resource
-
-    def _check_ids(self, company_id: int, request: ImportRequest) -> str:
-        """Every id in the request must belong to the caller's company. Returns the owner's name."""
-        def one(table: str, id_: int) -> str | None:
-            rows = self.db.run(f"SELECT name FROM {table} WHERE id = :i AND company_id = :c", i=id_, c=company_id)  # noqa: S608 - fixed table names
-            return rows[0][0] if rows else None
-
-        table = "schedules" if request.owner.type == "schedule" else "offers"
-        owner_name = one(table, request.owner.id)
-        if owner_name is None:
-            raise InvalidRequestError("unknown_owner", f"There is no {request.owner.type} {request.owner.id} in your company.")
-        d, lm = request.defaults, request.lead_management
-        if d.traffic_source_id is not None and one("traffic_sources", d.traffic_source_id) is None:
-            raise InvalidRequestError("unknown_traffic_source",
-                                      f"There is no traffic source {d.traffic_source_id} in your company.")
-        for buyer in d.buyer_ids:
-            if one("buyers", buyer) is None:
-                raise InvalidRequestError("unknown_buyer", f"There is no buyer {buyer} in your company.")
-        for schedule_id, label in ((lm.add_to_schedule_id, "Add To Schedule"),
-                                   (lm.move_to_schedule_id, "Move To Another Schedule")):
-            if schedule_id is None:
-                continue
-            if one("schedules", schedule_id) is None:
-                raise InvalidRequestError("unknown_schedule", f"There is no schedule {schedule_id} in your company.")
-            if request.owner.type == "schedule" and schedule_id == request.owner.id:
-                raise InvalidRequestError("contradictory_options",
-                                          f"\"{label}\" names the schedule the import already targets.")
-        if lm.move_to_schedule_id is not None:
-            if lm.expire_existing or lm.manage_schedule != "nothing":
-                raise InvalidRequestError("contradictory_options",
-                                          "\"Move To Another Schedule\" cannot be combined with \"Expire Existing "
-                                          "Leads\" or \"Manage Schedule\": each decides the fate of the existing lead.")
-        source = lm.copy_to_this_schedule_from
-        if source is not None:
-            if request.owner.type != "schedule":
-                raise InvalidRequestError("contradictory_options",
-                                          "\"Copy To This Schedule\" needs an import into a schedule.")
-            if one("schedules" if source.type == "schedule" else "offers", source.id) is None:
-                raise InvalidRequestError("unknown_owner", f"There is no {source.type} {source.id} in your company.")
-            if (source.type, source.id) == (request.owner.type, request.owner.id):
-                raise InvalidRequestError("contradictory_options",
-                                          "\"Copy To This Schedule\" names the schedule the import targets.")
-        if lm.manage_schedule != "nothing":
-            if request.owner.type != "schedule":
-                raise InvalidRequestError("contradictory_options",
-                                          "\"Manage Schedule\" applies to a schedule import; this import targets an offer.")
-            if lm.expire_existing:
-                raise InvalidRequestError("contradictory_options",
-                                          "\"Expire Existing Leads\" and \"Manage Schedule\" cannot be combined: the "
-                                          "existing lead expires, so there is no schedule run left to manage.")
-        return owner_name
 
     # ---- read ---------------------------------------------------------------------------------
 

@@ -16,13 +16,12 @@ which the worker's (import, chunk) done-marker absorbs.
 from __future__ import annotations
 
 import itertools
-import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aws_lambda_powertools import Logger
-from pydantic import ValidationError
 
 from leadimport.csv_io import (
     CsvHeader,
@@ -37,14 +36,19 @@ from leadimport.csv_io import (
 from leadimport.imports import repository as import_repo
 from leadimport.imports.status import ImportStatus
 from leadimport.messages import ChunkMessage, ReaderRejection
-from leadimport.options import ImportOptions, options_json
+from leadimport.options import ImportOptions, InvalidOptionsError, Owner, options_json, parse_options
 from leadimport.rules.pipeline import LeadCandidate, RowRules
+from leadimport.services.import_options import check_import_options
 from leadimport.store.aws import ChunkQueue, UploadStore
+from leadimport.store.companies import company_exists
 from leadimport.store.db import Database
 
 logger = Logger(child=True)
 
 PREVIEW_ROWS = 20
+# Ids in a drop key: ASCII digits without a leading zero (str.isdigit() also takes '²' and other scripts' digits),
+# at most 18 of them (a bigint).
+_DROP_ID = re.compile(r"[1-9][0-9]{0,17}")
 LEASE_SECONDS = 900  # longer than one splitter invocation (15 min max)
 CHUNKS_PER_CHECKPOINT = 10  # chunks sent (one to a few send_message_batch calls) between checkpoints
 
@@ -116,7 +120,8 @@ class Splitter:
 
     def _dropped_file(self, key: str, version_id: str | None) -> SplitOutcome:
         parts = key[len(self.config.drop_prefix):].split("/")
-        if len(parts) < 4 or not parts[0].isdigit() or parts[1] not in ("schedule", "offer") or not parts[2].isdigit():
+        if (len(parts) < 4 or not _DROP_ID.fullmatch(parts[0]) or parts[1] not in ("schedule", "offer")
+                or not _DROP_ID.fullmatch(parts[2])):
             logger.error("dropped file with a key that does not name company/owner: ignored")
             return SplitOutcome(None, "ignored", "bad drop key")
         company_id, owner_type, owner_id = int(parts[0]), parts[1], int(parts[2])
@@ -125,27 +130,26 @@ class Splitter:
         if existing is not None:
             return self._split(existing["id"])  # duplicate event, or a retry: resumes only if unfinished
 
+        if not company_exists(self.db, company_id):
+            logger.error("dropped file for an unknown company: ignored")
+            return SplitOutcome(None, "ignored", "unknown company")
         error: str | None = None
-        options: dict[str, Any] = options_json(ImportOptions())
-        raw_options = info.metadata.get("leadimport-options")
-        if raw_options:
-            try:
-                options = options_json(ImportOptions.model_validate(json.loads(raw_options)))
-            except (ValueError, ValidationError) as exc:
-                error = f"The options attached to the file are not valid: {_first_error(exc)}"
+        options = ImportOptions()
+        try:
+            # The same checks as POST /imports: the options model, then the owner and every id they name.
+            raw_options = info.metadata.get("leadimport-options")
+            if raw_options:
+                options = parse_options(raw_options)
+            check_import_options(self.db, company_id, Owner.model_validate({"type": owner_type, "id": owner_id}), options)
+        except InvalidOptionsError as exc:
+            error = f"The options attached to the file cannot be used: {exc.message}"
+        if info.size > self.config.max_upload_bytes:
+            error = self._too_big(info.size)
         with self.db.transaction() as conn:
-            if not conn.run("SELECT 1 FROM companies WHERE id = :c", c=company_id):
-                logger.error("dropped file for an unknown company: ignored")
-                return SplitOutcome(None, "ignored", "unknown company")
-            table = "schedules" if owner_type == "schedule" else "offers"
-            if not conn.run(f"SELECT 1 FROM {table} WHERE id = :o AND company_id = :c", o=owner_id, c=company_id):  # noqa: S608 - fixed table names
-                error = f"The {owner_type} {owner_id} named in the file's folder does not exist in your company."
-            if info.size > self.config.max_upload_bytes:
-                error = self._too_big(info.size)
             name = parts[-1] or "dropped file"
             created = import_repo.insert_import(
                 conn, import_id=import_repo.new_import_id(), company_id=company_id, name=name[:200],
-                owner_type=owner_type, owner_id=owner_id, options=options,
+                owner_type=owner_type, owner_id=owner_id, options=options_json(options),
                 status=ImportStatus.FAILED if error else ImportStatus.QUEUED, source="drop", upload_key=key,
                 object_version=info.version, object_size=info.size, error=error,
             )
@@ -292,14 +296,6 @@ def _header_to_json(header: CsvHeader, columns: list[str | None]) -> dict[str, A
 def _header_from_json(data: dict[str, Any]) -> CsvHeader:
     return CsvHeader(columns=list(data["columns"]), delimiter=data["delimiter"], encoding=data["encoding"],
                      data_offset=int(data["data_offset"]), warnings=list(data.get("warnings", [])))
-
-
-def _first_error(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        err = exc.errors()[0]
-        where = ".".join(str(p) for p in err.get("loc", ()))
-        return f"{where}: {err.get('msg')}" if where else str(err.get("msg"))
-    return str(exc)
 
 
 __all__ = ["Continuation", "SplitConfig", "SplitOutcome", "Splitter"]
