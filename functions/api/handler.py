@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
@@ -19,17 +19,24 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
 from leadimport import app as core
+from leadimport.imports.resource import (
+    CreatedImport,
+    ImportPage,
+    ImportPreview,
+    ImportResource,
+    RejectedRowPage,
+)
+from leadimport.imports.status import ImportStatus
 from leadimport.options import ImportRequest, InvalidOptionsError, describe_errors, first_error_sentence
 from leadimport.reasons import Reason
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
 
 logger = Logger()
 tracer = Tracer()
-api = APIGatewayHttpResolver(enable_validation=True)
+# Every answer is validated against its route's return model: an answer that breaks it is our bug, a 500.
+api = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 api.enable_swagger(path="/docs", title="leadimport API", version="1.0.0")
 
-ImportStatus = Literal["awaiting_upload", "awaiting_confirmation", "queued", "splitting", "processing", "completed",
-                       "failed", "cancelled"]
 
 
 class Problem(BaseModel):
@@ -45,7 +52,6 @@ def _problem_doc(description: str) -> dict[str, Any]:
     return {"description": description, "content": {"application/problem+json": {"model": Problem}}}
 
 
-_JSON_OBJECT = {"content": {"application/json": {"schema": {"type": "object"}}}}
 _COMMON = {
     400: _problem_doc("The request body could not be read"),
     401: _problem_doc("No company in the request (sign in again)"),
@@ -57,7 +63,8 @@ _COMMON = {
 def _responses(success: int = 200, success_doc: str = "The import", *, found: bool = True, conflict: bool = False,
                content: dict[str, Any] | None = None) -> dict[int, Any]:
     """The documented answers of a route, so that the OpenAPI document matches what the API returns."""
-    doc: dict[int, Any] = {success: {"description": success_doc, **(content or _JSON_OBJECT)}, **_COMMON}
+    # The success answer's schema comes from the route's return type (a model of leadimport.imports.resource).
+    doc: dict[int, Any] = {success: {"description": success_doc, **(content or {})}, **_COMMON}
     if found:
         doc[404] = _problem_doc("No such import in your company")
     if conflict:
@@ -125,7 +132,7 @@ def _validation(exc: RequestValidationError) -> Response[str]:
 
 
 @api.post("/imports", status_code=201, responses=_responses(201, "The import, with its presigned upload", found=False))
-def create_import(body: ImportRequest) -> Response[dict[str, Any]]:
+def create_import(body: ImportRequest) -> Response[CreatedImport]:
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
                     body=core.imports_api().create(_company_id(), body))
 
@@ -133,39 +140,39 @@ def create_import(body: ImportRequest) -> Response[dict[str, Any]]:
 @api.get("/imports", responses=_responses(200, "A page of imports, newest first", found=False))
 def list_imports(status: Annotated[ImportStatus | None, Query()] = None,
                  limit: Annotated[int, Query(ge=1, le=100)] = 25,
-                 cursor: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
+                 cursor: Annotated[str | None, Query(max_length=500)] = None) -> ImportPage:
     return core.imports_api().list(_company_id(), status=status, limit=limit, cursor=cursor)
 
 
 @api.get("/imports/<import_id>", responses=_responses())
-def get_import(import_id: str) -> dict[str, Any]:
+def get_import(import_id: str) -> ImportResource:
     return core.imports_api().get(_company_id(), import_id)
 
 
 @api.get("/imports/<import_id>/preview", responses=_responses(200, "The preview", conflict=True))
-def get_preview(import_id: str) -> dict[str, Any]:
+def get_preview(import_id: str) -> ImportPreview:
     return core.imports_api().preview(_company_id(), import_id)
 
 
 @api.post("/imports/<import_id>/start", responses=_responses(conflict=True))
-def start_import(import_id: str, body: StartRequest) -> dict[str, Any]:
+def start_import(import_id: str, body: StartRequest) -> ImportResource:
     return core.imports_api().start(_company_id(), import_id, body.column_mapping)
 
 
 @api.post("/imports/<import_id>/cancel", responses=_responses(conflict=True))
-def cancel_import(import_id: str) -> dict[str, Any]:
+def cancel_import(import_id: str) -> ImportResource:
     return core.imports_api().cancel(_company_id(), import_id)
 
 
 @api.post("/imports/<import_id>/undo", responses=_responses(conflict=True))
-def undo_import(import_id: str) -> dict[str, Any]:
+def undo_import(import_id: str) -> ImportResource:
     return core.imports_api().undo(_company_id(), import_id)
 
 
 @api.get("/imports/<import_id>/errors", responses=_responses(200, "A page of rejected rows"))
 def list_errors(import_id: str, reason: Annotated[Reason | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                cursor: Annotated[str | None, Query(max_length=500)] = None) -> dict[str, Any]:
+                cursor: Annotated[str | None, Query(max_length=500)] = None) -> RejectedRowPage:
     return core.imports_api().errors(_company_id(), import_id, reason=reason.value if reason else None, limit=limit,
                                      cursor=cursor)
 

@@ -159,6 +159,28 @@ def test_openapi_document_matches_the_routes(pipeline_env: LocalAws) -> None:
             "/imports/{import_id}/start", "/imports/{import_id}/cancel", "/imports/{import_id}/preview"} <= paths
 
 
+def test_every_success_answer_has_a_real_schema_and_the_import_resource_lists_the_contracts_fields() -> None:
+    doc = json.loads(OPENAPI.read_text(encoding="utf-8"))
+    for path, operations in doc["paths"].items():
+        for method, operation in operations.items():
+            for code, answer in operation["responses"].items():
+                if not code.startswith("2"):
+                    continue
+                for media, content in answer["content"].items():
+                    schema = content["schema"]
+                    assert schema != {"type": "object"}, (method, path, code)
+                    if media == "application/json":
+                        assert "$ref" in schema, (method, path, code)
+    resource = doc["components"]["schemas"]["ImportResource"]
+    assert resource.get("additionalProperties") is False
+    assert {"id", "name", "company_id", "owner", "status", "total_rows", "processed_rows", "created_leads",
+            "rejected_rows", "unprocessed_rows", "rejections", "warnings", "progress", "error", "created_at",
+            "started_at", "finished_at"} <= set(resource["required"])
+    statuses = doc["components"]["schemas"]["ImportStatus"]["enum"]
+    assert statuses == ["awaiting_upload", "awaiting_confirmation", "queued", "splitting", "processing", "completed",
+                        "failed", "cancelled"]
+
+
 def test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest(pipeline_env: LocalAws, db: Database,
                                                                        redis_client: Any, redis_prefix: str) -> None:
     imp = import_file(pipeline_env, b"caller_id,interest\n9518761336,cars\n6785177520,boats\n")

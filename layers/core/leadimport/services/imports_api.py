@@ -20,6 +20,17 @@ from typing import Any
 
 from leadimport.csv_io import FileRejectedError, resolve_columns
 from leadimport.imports import repository as import_repo
+from leadimport.imports.resource import (
+    CreatedImport,
+    ImportPage,
+    ImportPreview,
+    ImportResource,
+    PresignedPost,
+    RejectedRow,
+    RejectedRowPage,
+    UploadInstructions,
+    to_resource,
+)
 from leadimport.imports.status import FINAL, ImportStatus
 from leadimport.options import ImportOptions, ImportRequest, options_json
 from leadimport.services.import_options import check_import_options
@@ -62,49 +73,6 @@ def upload_key(prefix: str, company_id: int, import_id: str) -> str:
     return f"{prefix}{company_id}/{import_id}/{UPLOAD_FILE_NAME}"
 
 
-def to_resource(row: dict[str, Any]) -> dict[str, Any]:
-    """The import resource of ../shared/contract.md."""
-    total = row["total_rows"]
-    done = row["processed_rows"] + row["unprocessed_rows"]
-    status = row["status"]
-    progress = 1.0 if status == "completed" else (round(done / total, 4) if total else 0.0)
-    resource: dict[str, Any] = {
-        "id": row["id"],
-        "name": row["name"],
-        "company_id": str(row["company_id"]),
-        "owner": {"type": row["owner_type"], "id": str(row["owner_id"])},
-        "status": status,
-        "source": row["source"],
-        "dry_run": bool((row.get("options") or {}).get("dry_run")),
-        "total_rows": total if total is not None else (row["split_next_row"] - 1 if row["split_offset"] else 0),
-        "processed_rows": row["processed_rows"],
-        "created_leads": row["created_leads"],
-        "rejected_rows": row["rejected_rows"],
-        "unprocessed_rows": row["unprocessed_rows"],
-        "rejections": dict(row["rejections"] or {}),
-        "warnings": dict(row["warnings"] or {}),
-        "progress": progress,
-        "file": {"encoding": row["file_encoding"], "delimiter": row["file_delimiter"],
-                 "size_bytes": row["object_size"]},
-        "error": row["error"],
-        "undone_leads": row["undone_leads"],
-        "created_at": _iso(row["created_at"]),
-        "started_at": _iso(row["started_at"]),
-        "finished_at": _iso(row["finished_at"]),
-    }
-    if status in ("splitting", "processing") and row["started_at"] and row["processed_rows"]:
-        elapsed = max((datetime.now(UTC) - row["started_at"]).total_seconds(), 0.001)
-        rate = row["processed_rows"] / elapsed
-        resource["rate_rows_per_second"] = round(rate, 1)
-        if total:
-            resource["eta_seconds"] = round(max(total - done, 0) / rate, 1) if rate else None
-    return resource
-
-
-def _iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
-
-
 class ImportsApi:
     def __init__(self, db: Database, uploads: UploadStore, config: UploadConfig, continuation: Continuation,
                  tokens: TokenStore | None = None):
@@ -116,7 +84,7 @@ class ImportsApi:
 
     # ---- create -------------------------------------------------------------------------------
 
-    def create(self, company_id: int, request: ImportRequest) -> dict[str, Any]:
+    def create(self, company_id: int, request: ImportRequest) -> CreatedImport:
         options = ImportOptions.model_validate(options_json(request))
         owner_name = check_import_options(self.db, company_id, request.owner, options)
         import_id = import_repo.new_import_id()
@@ -130,19 +98,18 @@ class ImportsApi:
                 upload_key=key,
             )
         assert row is not None
-        resource = to_resource(row)
-        resource["upload"] = {
-            "post": self.uploads.presigned_post(key, self.config.max_upload_bytes, self.config.presign_expires_seconds),
-            "put_url": self.uploads.presigned_put(key, self.config.presign_expires_seconds),
-            "content_type": "text/csv",
-            "max_bytes": self.config.max_upload_bytes,
-            "expires_in": self.config.presign_expires_seconds,
-        }
-        return resource
+        upload = UploadInstructions(
+            post=PresignedPost.model_validate(
+                self.uploads.presigned_post(key, self.config.max_upload_bytes, self.config.presign_expires_seconds)),
+            put_url=self.uploads.presigned_put(key, self.config.presign_expires_seconds),
+            content_type="text/csv", max_bytes=self.config.max_upload_bytes,
+            expires_in=self.config.presign_expires_seconds,
+        )
+        return CreatedImport(**dict(to_resource(row)), upload=upload)
 
     # ---- read ---------------------------------------------------------------------------------
 
-    def get(self, company_id: int, import_id: str) -> dict[str, Any]:
+    def get(self, company_id: int, import_id: str) -> ImportResource:
         return to_resource(self._row(company_id, import_id))
 
     def _row(self, company_id: int, import_id: str) -> dict[str, Any]:
@@ -151,25 +118,25 @@ class ImportsApi:
             raise ImportNotFoundError(import_id)
         return row
 
-    def list(self, company_id: int, *, status: str | None, limit: int, cursor: str | None) -> dict[str, Any]:
+    def list(self, company_id: int, *, status: str | None, limit: int, cursor: str | None) -> ImportPage:
         before = _list_cursor(cursor) if cursor else None
         rows = import_repo.list_imports(self.db, company_id, status=status, limit=limit + 1, before=before)
         page = rows[:limit]
         next_cursor = None
         if len(rows) > limit:
             last = page[-1]
-            next_cursor = _encode_cursor([_iso(last["created_at"]), last["id"]])
-        return {"items": [to_resource(r) for r in page], "next_cursor": next_cursor}
+            next_cursor = _encode_cursor([to_resource(last).created_at, last["id"]])
+        return ImportPage(items=[to_resource(r) for r in page], next_cursor=next_cursor)
 
-    def preview(self, company_id: int, import_id: str) -> dict[str, Any]:
+    def preview(self, company_id: int, import_id: str) -> ImportPreview:
         row = self._row(company_id, import_id)
         if row["preview"] is None:
             raise ConflictError("no_preview", "This import has no preview: it was not created with \"preview\": true, "
                                 "or its file has not been read yet.")
-        return {"import": to_resource(row), **row["preview"]}
+        return ImportPreview.model_validate({"import": to_resource(row), **row["preview"]})
 
     def errors(self, company_id: int, import_id: str, *, reason: str | None, limit: int,
-               cursor: str | None) -> dict[str, Any]:
+               cursor: str | None) -> RejectedRowPage:
         self._row(company_id, import_id)
         after = _row_cursor(cursor) if cursor else 0
         rows = self.db.run(
@@ -179,9 +146,9 @@ class ImportsApi:
                ORDER BY row_no LIMIT :limit""",
             i=import_id, after=after, reason=reason, limit=limit + 1,
         )
-        items = [{"row": r[0], "reason": r[1], "message": r[2], "values": r[3]} for r in rows[:limit]]
-        next_cursor = _encode_cursor([items[-1]["row"]]) if len(rows) > limit else None
-        return {"items": items, "next_cursor": next_cursor}
+        items = [RejectedRow(row=r[0], reason=r[1], message=r[2], values=r[3]) for r in rows[:limit]]
+        next_cursor = _encode_cursor([items[-1].row]) if len(rows) > limit else None
+        return RejectedRowPage(items=items, next_cursor=next_cursor)
 
     def errors_csv_download(self, company_id: int, import_id: str) -> tuple[str | None, str | None]:
         """(csv text, None) when it fits in an API response, else (None, presigned URL of a copy in S3):
@@ -232,7 +199,7 @@ class ImportsApi:
 
     # ---- change -------------------------------------------------------------------------------
 
-    def start(self, company_id: int, import_id: str, column_mapping: dict[str, str | None] | None) -> dict[str, Any]:
+    def start(self, company_id: int, import_id: str, column_mapping: dict[str, str | None] | None) -> ImportResource:
         row = self._row(company_id, import_id)
         if row["status"] != ImportStatus.AWAITING_CONFIRMATION:
             raise ConflictError("not_awaiting_confirmation",
@@ -251,7 +218,7 @@ class ImportsApi:
         self.continuation(import_id)
         return self.get(company_id, import_id)
 
-    def undo(self, company_id: int, import_id: str) -> dict[str, Any]:
+    def undo(self, company_id: int, import_id: str) -> ImportResource:
         """Expire the leads this import created that are still live, end their enrollments and drop their
         tokens. Contacts and other imports' leads stay. Running it again changes nothing more."""
         row = self._row(company_id, import_id)
@@ -280,7 +247,7 @@ class ImportsApi:
             self.tokens = shared_token_store()
         return self.tokens
 
-    def cancel(self, company_id: int, import_id: str) -> dict[str, Any]:
+    def cancel(self, company_id: int, import_id: str) -> ImportResource:
         row = self._row(company_id, import_id)
         if row["status"] in FINAL:
             raise ConflictError("already_finished", f"The import is already {row['status']}.")

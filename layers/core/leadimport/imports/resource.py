@@ -1,0 +1,140 @@
+"""The import resource (../shared/contract.md): one pydantic model for the API's answers and its OpenAPI document.
+
+The routes return these models; Powertools validates every answer against them and documents them,
+so the schemathesis run checks the responses against the very same schema.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from leadimport.imports.status import ImportStatus
+from leadimport.reasons import Reason
+
+
+class _Out(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OwnerRef(_Out):
+    type: Literal["schedule", "offer"]
+    id: str
+
+
+class FileInfo(_Out):
+    encoding: str | None
+    delimiter: str | None
+    size_bytes: int | None
+
+
+class ImportResource(_Out):
+    id: str
+    name: str
+    company_id: str
+    owner: OwnerRef
+    status: ImportStatus
+    source: Literal["api", "drop", "cli"]
+    dry_run: bool
+    total_rows: int = Field(ge=0, description="Rows in the file; while it is split, the rows read so far")
+    processed_rows: int = Field(ge=0)
+    created_leads: int = Field(ge=0)
+    rejected_rows: int = Field(ge=0)
+    unprocessed_rows: int = Field(ge=0)
+    rejections: dict[str, int] = Field(description="Rejected rows by reason code")
+    warnings: dict[str, int] = Field(description="Rows with a warning, by warning code")
+    progress: float = Field(ge=0, le=1)
+    file: FileInfo
+    error: str | None = Field(description="Why the whole file was rejected (status failed)")
+    undone_leads: int | None
+    created_at: str | None
+    started_at: str | None
+    finished_at: str | None
+    rate_rows_per_second: float | None = None
+    eta_seconds: float | None = None
+
+
+class PresignedPost(_Out):
+    url: str
+    fields: dict[str, str]
+
+
+class UploadInstructions(_Out):
+    post: PresignedPost
+    put_url: str
+    content_type: str
+    max_bytes: int
+    expires_in: int
+
+
+class CreatedImport(ImportResource):
+    upload: UploadInstructions
+
+
+class ImportPage(_Out):
+    items: list[ImportResource]
+    next_cursor: str | None
+
+
+class RejectedRow(_Out):
+    row: int = Field(ge=1, description="1-based data row number (the header is row 0)")
+    reason: Reason
+    message: str
+    values: dict[str, str]
+
+
+class RejectedRowPage(_Out):
+    items: list[RejectedRow]
+    next_cursor: str | None
+
+
+class PreviewRow(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    row: int
+    outcome: Literal["accepted", "rejected"]
+    values: dict[str, str]
+
+
+class ImportPreview(_Out):
+    import_: ImportResource = Field(alias="import")
+    encoding: str
+    delimiter: str
+    header: list[str]
+    proposed_mapping: dict[str, str | None]
+    column_mapping: dict[str, str | None]
+    rows: list[PreviewRow]
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+def to_resource(row: dict[str, Any]) -> ImportResource:
+    """The import resource of a lead_imports row."""
+    total = row["total_rows"]
+    done = row["processed_rows"] + row["unprocessed_rows"]
+    status = ImportStatus(row["status"])
+    progress = 1.0 if status is ImportStatus.COMPLETED else (min(round(done / total, 4), 1.0) if total else 0.0)
+    rate = eta = None
+    if status in (ImportStatus.SPLITTING, ImportStatus.PROCESSING) and row["started_at"] and row["processed_rows"]:
+        elapsed = max((datetime.now(UTC) - row["started_at"]).total_seconds(), 0.001)
+        rate = round(row["processed_rows"] / elapsed, 1)
+        if total and rate:
+            eta = round(max(total - done, 0) / rate, 1)
+    return ImportResource(
+        id=row["id"], name=row["name"], company_id=str(row["company_id"]),
+        owner=OwnerRef(type=row["owner_type"], id=str(row["owner_id"])), status=status, source=row["source"],
+        dry_run=bool((row.get("options") or {}).get("dry_run")),
+        total_rows=total if total is not None else (row["split_next_row"] - 1 if row["split_offset"] else 0),
+        processed_rows=row["processed_rows"], created_leads=row["created_leads"], rejected_rows=row["rejected_rows"],
+        unprocessed_rows=row["unprocessed_rows"], rejections=dict(row["rejections"] or {}),
+        warnings=dict(row["warnings"] or {}), progress=progress,
+        file=FileInfo(encoding=row["file_encoding"], delimiter=row["file_delimiter"], size_bytes=row["object_size"]),
+        error=row["error"], undone_leads=row["undone_leads"], created_at=_iso(row["created_at"]),
+        started_at=_iso(row["started_at"]), finished_at=_iso(row["finished_at"]), rate_rows_per_second=rate,
+        eta_seconds=eta,
+    )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
