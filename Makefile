@@ -83,7 +83,7 @@ bench: install
 	$(BIN)/python -m benchmarks.run
 
 openapi: install
-	$(BIN)/python -m leadimport.local.openapi
+	$(BIN)/python -m leadimport_local.openapi
 
 migrate: install
 	$(BIN)/leadimport migrate

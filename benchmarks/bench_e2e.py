@@ -184,7 +184,7 @@ def run_cli(path: Path, rows: int, workdir: Path, workers: int, timeout: float) 
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env["LEADIMPORT_LOCAL_DIR"] = str(local)
     out_path, err_path = local.parent / f"{local.name}.stdout", local.parent / f"{local.name}.stderr"
-    cmd = [sys.executable, "-m", "leadimport.local.cli", "import", str(path), "--schedule", "2", "--workers",
+    cmd = [sys.executable, "-m", "leadimport_local.cli", "import", str(path), "--schedule", "2", "--workers",
            str(workers), "--json"]
     monitor: TreeMonitor | None = None
     samples: list[tuple[float, int]] = []

@@ -52,9 +52,9 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
     base_url, _ = server_urls()
     db_url = fresh_database(base_url, "bench_split_memory")
 
+    from leadimport_local.runner import FAKE_AWS_ENV
     from moto.server import ThreadedMotoServer
 
-    from leadimport.local.runner import FAKE_AWS_ENV
     from leadimport.store.aws import s3_client
     from leadimport.store.db import Database
 

@@ -140,9 +140,9 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
 
 def _splitter_class(data: bytes, n: int, repeats: int, held: str) -> Result:
     import boto3
+    from leadimport_local.runner import FAKE_AWS_ENV
     from moto import mock_aws
 
-    from leadimport.local.runner import FAKE_AWS_ENV
     from leadimport.services.split_upload import SplitConfig, Splitter
     from leadimport.store.aws import UploadStore
     from leadimport.store.db import Database

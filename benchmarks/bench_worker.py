@@ -303,7 +303,8 @@ _ARRAY = re.compile(r"'\{[^}]{200,}\}'|\[\{.{200,}?\}\]")
 def _explain(db: Any, importer: Any, import_id: str, extra_rows: list[list[str]], first_row: int) -> dict[str, Any]:
     """One more chunk with auto_explain (ANALYZE, BUFFERS, triggers) on: the plans come back as notices and are
     attributed to the leadimport function that ran each statement. Whatever SQL the product runs today."""
-    from leadimport.local.demo_data import HEADER
+    from leadimport_local.demo_data import HEADER
+
     from leadimport.messages import ChunkMessage
 
     msg = ChunkMessage(import_id=import_id, chunk_no=first_row // CHUNK_ROWS + 1, first_row=first_row + 1,

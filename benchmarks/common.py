@@ -197,7 +197,8 @@ _DB_NAME = re.compile(r"[a-z_][a-z0-9_]{0,62}")
 
 def fresh_database(base_url: str, name: str, *, seed: bool = True) -> str:
     """(Re)create database `name` on the server of `base_url`, migrated (and seeded with the demo data)."""
-    from leadimport.local.runner import prepare_database
+    from leadimport_local.runner import prepare_database
+
     from leadimport.store.db import Database
 
     if not _DB_NAME.fullmatch(name):
@@ -228,8 +229,8 @@ def drop_database(base_url: str, name: str) -> None:
 def new_import(db: Any, *, status: str = "processing", upload_key: str | None = None,
                options: Any = None) -> str:
     """An import row for OWNER of the demo company, ready for the worker (or, status queued, the splitter)."""
-    from leadimport.options import ImportOptions, options_json
     from leadimport.imports import repository as repo
+    from leadimport.options import ImportOptions, options_json
 
     import_id = str(uuid.uuid4())
     with db.transaction() as conn:
@@ -252,7 +253,7 @@ def import_counts(db: Any, import_id: str) -> dict[str, Any]:
 
 def realistic(n: int) -> list[list[str]]:
     """The benchmark's realistic mix (demo_data.realistic_rows); the first k rows of n are those of k."""
-    from leadimport.local.demo_data import realistic_rows
+    from leadimport_local.demo_data import realistic_rows
 
     return list(realistic_rows(n))
 
@@ -268,7 +269,7 @@ def csv_bytes(rows: Iterable[list[str]], header: list[str] | None = None) -> byt
 
 def realistic_file(workdir: Path, n: int) -> Path:
     """workdir/realistic-{n}.csv (header + n realistic rows), generated once per benchmark run."""
-    from leadimport.local.demo_data import HEADER, realistic_rows
+    from leadimport_local.demo_data import HEADER, realistic_rows
 
     path = workdir / f"realistic-{n}.csv"
     if not path.exists():
@@ -286,7 +287,7 @@ def realistic_file(workdir: Path, n: int) -> Path:
 def big_file(path: Path, target_bytes: int, block_rows: int = 20_000) -> Path:
     """A realistic file of about `target_bytes`, fast: one block of realistic rows repeated, each copy with
     its own lead numbers in the email column (so no two lines are equal)."""
-    from leadimport.local.demo_data import HEADER, realistic_rows
+    from leadimport_local.demo_data import HEADER, realistic_rows
 
     t = time.perf_counter()
     block = list(realistic_rows(block_rows))
@@ -321,7 +322,8 @@ def big_file(path: Path, target_bytes: int, block_rows: int = 20_000) -> Path:
 
 def chunk_messages(import_id: str, rows: list[list[str]], chunk: int = CHUNK_ROWS) -> list[Any]:
     """ChunkMessages as the splitter would send them for a file with demo_data.HEADER."""
-    from leadimport.local.demo_data import HEADER
+    from leadimport_local.demo_data import HEADER
+
     from leadimport.messages import ChunkMessage
 
     out = []

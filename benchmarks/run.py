@@ -422,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
 
     workdir = Path(tempfile.mkdtemp(prefix="leadimport-bench-"))
     workdir.chmod(0o755)
-    from leadimport.local.runner import LocalServices
+    from leadimport_local.runner import LocalServices
 
     services = LocalServices.throwaway()
     failed = False

@@ -111,3 +111,18 @@ PY
 step "no circular dependency after the SAM transform" no_cycle
 step "sam build" "$SAM" build --template template.yaml --build-dir .aws-sam/build \
     --cached --cache-dir .aws-sam/cache --parallel
+
+# Only what runs in AWS ships: the built layer and functions hold no local product (CLI, local server, page,
+# demo data, migrations runner). tests/unit/test_layer_boundaries.py checks the sources; this checks the build.
+shipped_only() {
+    local found
+    found="$(find .aws-sam/build -path '*/leadimport_local*' -o -path '*/leadimport/local*' \
+             -o \( -path '*/python/leadimport/*' \( -name '*.html' -o -name '*.js' -o -name '*.css' -o -name 'demo*' \) \) \
+             -o \( -path '*Function/*' -name '*.html' \) | head -20)"
+    if [[ -n "$found" ]]; then
+        echo "local files in the build:"; echo "$found"; return 1
+    fi
+    test -f .aws-sam/build/CoreLayer/python/leadimport/roots/worker.py
+    echo "the layer holds $(find .aws-sam/build/CoreLayer/python/leadimport -name '*.py' | wc -l) modules, none local"
+}
+step "the build ships no local files" shipped_only

@@ -15,9 +15,9 @@ from typing import Any
 
 import moto  # noqa: F401  - hooks into botocore on import: before the app's boto3 session can exist
 import pytest
+from leadimport_local.events import LambdaContext
+from leadimport_local.runner import FAKE_AWS_ENV, LocalAws, LocalServices, prepare_database
 
-from leadimport.local.events import LambdaContext
-from leadimport.local.runner import FAKE_AWS_ENV, LocalAws, LocalServices, prepare_database
 from leadimport.store.db import ConnectionParams, Database
 
 os.environ.setdefault("POWERTOOLS_METRICS_NAMESPACE", "LeadImportTests")
@@ -230,6 +230,6 @@ def pipeline_env(monkeypatch: pytest.MonkeyPatch, database_url: str, services: L
 
 
 def _reset_app() -> None:
-    from leadimport import app
+    from leadimport import roots
 
-    app.reset()
+    roots.reset()

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 from typing import Annotated, Any
 
 from aws_lambda_powertools import Logger, Tracer
@@ -18,7 +17,6 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
-from leadimport import app as core
 from leadimport.imports.resource import (
     CreatedImport,
     ImportPage,
@@ -29,6 +27,7 @@ from leadimport.imports.resource import (
 from leadimport.imports.status import ImportStatus
 from leadimport.options import ImportRequest, InvalidOptionsError, describe_errors, first_error_sentence
 from leadimport.reasons import Reason
+from leadimport.roots import api as root
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
 
 logger = Logger()
@@ -82,7 +81,7 @@ class UnauthorizedError(Exception):
 
 
 def _company_id() -> int:
-    claim = os.environ.get("COMPANY_CLAIM", "company_id")
+    claim = root.company_claim()
     context = api.current_event.request_context
     claims: dict[str, Any] = {}
     try:
@@ -134,46 +133,46 @@ def _validation(exc: RequestValidationError) -> Response[str]:
 @api.post("/imports", status_code=201, responses=_responses(201, "The import, with its presigned upload", found=False))
 def create_import(body: ImportRequest) -> Response[CreatedImport]:
     return Response(status_code=201, content_type=content_types.APPLICATION_JSON,
-                    body=core.imports_api().create(_company_id(), body))
+                    body=root.imports_api().create(_company_id(), body))
 
 
 @api.get("/imports", responses=_responses(200, "A page of imports, newest first", found=False))
 def list_imports(status: Annotated[ImportStatus | None, Query()] = None,
                  limit: Annotated[int, Query(ge=1, le=100)] = 25,
                  cursor: Annotated[str | None, Query(max_length=500)] = None) -> ImportPage:
-    return core.imports_api().list(_company_id(), status=status, limit=limit, cursor=cursor)
+    return root.imports_api().list(_company_id(), status=status, limit=limit, cursor=cursor)
 
 
 @api.get("/imports/<import_id>", responses=_responses())
 def get_import(import_id: str) -> ImportResource:
-    return core.imports_api().get(_company_id(), import_id)
+    return root.imports_api().get(_company_id(), import_id)
 
 
 @api.get("/imports/<import_id>/preview", responses=_responses(200, "The preview", conflict=True))
 def get_preview(import_id: str) -> ImportPreview:
-    return core.imports_api().preview(_company_id(), import_id)
+    return root.imports_api().preview(_company_id(), import_id)
 
 
 @api.post("/imports/<import_id>/start", responses=_responses(conflict=True))
 def start_import(import_id: str, body: StartRequest) -> ImportResource:
-    return core.imports_api().start(_company_id(), import_id, body.column_mapping)
+    return root.imports_api().start(_company_id(), import_id, body.column_mapping)
 
 
 @api.post("/imports/<import_id>/cancel", responses=_responses(conflict=True))
 def cancel_import(import_id: str) -> ImportResource:
-    return core.imports_api().cancel(_company_id(), import_id)
+    return root.imports_api().cancel(_company_id(), import_id)
 
 
 @api.post("/imports/<import_id>/undo", responses=_responses(conflict=True))
 def undo_import(import_id: str) -> ImportResource:
-    return core.imports_api().undo(_company_id(), import_id)
+    return root.imports_api().undo(_company_id(), import_id)
 
 
 @api.get("/imports/<import_id>/errors", responses=_responses(200, "A page of rejected rows"))
 def list_errors(import_id: str, reason: Annotated[Reason | None, Query()] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                 cursor: Annotated[str | None, Query(max_length=500)] = None) -> RejectedRowPage:
-    return core.imports_api().errors(_company_id(), import_id, reason=reason.value if reason else None, limit=limit,
+    return root.imports_api().errors(_company_id(), import_id, reason=reason.value if reason else None, limit=limit,
                                      cursor=cursor)
 
 
@@ -182,7 +181,7 @@ def list_errors(import_id: str, reason: Annotated[Reason | None, Query()] = None
                  content={"content": {"text/csv": {"schema": {"type": "string"}}}}),
     303: {"description": "A large file: download it from the presigned URL in Location (15 minutes)"}})
 def errors_csv(import_id: str) -> Response[str]:
-    text, url = core.imports_api().errors_csv_download(_company_id(), import_id)
+    text, url = root.imports_api().errors_csv_download(_company_id(), import_id)
     if url is not None:
         return Response(status_code=303, headers={"Location": url}, body="")
     return Response(status_code=200, content_type="text/csv; charset=utf-8", body=text or "",

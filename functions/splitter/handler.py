@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadimport import app
+from leadimport.roots import splitter as root
 
 logger = Logger()
 tracer = Tracer()
@@ -21,9 +21,9 @@ metrics = Metrics()
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    splitter = app.splitter(context.get_remaining_time_in_millis)
-    if app.is_continuation(event):
-        outcome = splitter.resume(str(event[app.CONTINUE_KEY]))
+    splitter = root.splitter(context.get_remaining_time_in_millis)
+    if root.is_continuation(event):
+        outcome = splitter.resume(str(event[root.CONTINUE_KEY]))
         outcomes = [outcome]
     else:
         if event.get("Event") == "s3:TestEvent" or "Records" not in event:

@@ -7,17 +7,17 @@ DLQ after maxReceiveCount, and on its last attempt the import is told which chun
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadimport import app
 from leadimport.messages import ChunkMessage, UnreadableMessageError
+from leadimport.roots import worker as root
 
 logger = Logger()
 tracer = Tracer()
@@ -32,11 +32,11 @@ def record_handler(record: SQSRecord) -> None:
         message = ChunkMessage.from_json(record.body)
     except UnreadableMessageError as exc:
         attempts = int(record.attributes.approximate_receive_count or 1)
-        if attempts >= int(os.environ.get("MAX_RECEIVE_COUNT", "5")):
-            app.chunk_importer().record_unreadable(record.body, str(exc))
+        if attempts >= root.max_receive_count():
+            root.chunk_importer().record_unreadable(record.body, str(exc))
         metrics.add_metric(name="ChunksUnreadable", unit=MetricUnit.Count, value=1)
         raise
-    result = app.chunk_importer().import_chunk(message)
+    result = root.chunk_importer().import_chunk(message)
     metrics.add_metric(name="RowsCreated", unit=MetricUnit.Count, value=result.created)
     metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=result.rejected)
 
@@ -44,5 +44,5 @@ def record_handler(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

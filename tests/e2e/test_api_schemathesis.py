@@ -33,15 +33,14 @@ import requests
 import schemathesis
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
+from leadimport_local.runner import LocalServices
+from leadimport_local.server import LocalServer, running_server
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     content_type_conformance,
     response_schema_conformance,
     status_code_conformance,
 )
-
-from leadimport.local.runner import LocalServices
-from leadimport.local.server import LocalServer, running_server
 
 pytestmark = pytest.mark.e2e
 DATA = Path(__file__).parents[1] / "data"

@@ -15,9 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
-from leadimport.local.runner import LocalServices
-from leadimport.local.server import LocalServer, running_server
+from leadimport_local.runner import LocalServices
+from leadimport_local.server import LocalServer, running_server
 
 pytestmark = [pytest.mark.e2e]
 ROOT = Path(__file__).parents[2]

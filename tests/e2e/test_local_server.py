@@ -11,9 +11,8 @@ from typing import Any
 
 import pytest
 import requests
-
-from leadimport.local.runner import LocalServices
-from leadimport.local.server import LocalServer, dev_company, running_server, to_api_event
+from leadimport_local.runner import LocalServices
+from leadimport_local.server import LocalServer, dev_company, running_server, to_api_event
 
 pytestmark = pytest.mark.e2e
 DATA = Path(__file__).parents[1] / "data"

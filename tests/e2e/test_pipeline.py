@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 import requests
+from leadimport_local.pipeline import call_api
+from leadimport_local.runner import LocalAws, run_inline_until_idle
 
-from leadimport.local.pipeline import call_api
-from leadimport.local.runner import LocalAws, run_inline_until_idle
 from leadimport.store.db import Database
 
 pytestmark = pytest.mark.e2e
@@ -128,13 +128,13 @@ def test_every_message_delivered_twice_creates_each_lead_once(pipeline_env: Loca
     # Given an import split into several chunks
     content = (DATA / "seed_example.csv").read_bytes()
     created = create_and_upload(pipeline_env, content)
-    from leadimport.local.runner import load_handler
+    from leadimport_local.runner import load_handler
 
     splitter, worker = load_handler("splitter"), load_handler("worker")
     pipeline_env.deliver_s3_events(splitter)
     got = pipeline_env.sqs.receive_message(QueueUrl=pipeline_env.chunk_queue_url, MaxNumberOfMessages=10)
     bodies = [m["Body"] for m in got["Messages"]]
-    from leadimport.local.events import LambdaContext, make_sqs_batch
+    from leadimport_local.events import LambdaContext, make_sqs_batch
 
     # When every chunk is delivered twice, in reverse order the second time
     for batch in (bodies, list(reversed(bodies))):

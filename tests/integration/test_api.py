@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leadimport_local.pipeline import call_api
+from leadimport_local.runner import LocalAws, load_handler, run_inline_until_idle
 
-from leadimport.local.pipeline import call_api
-from leadimport.local.runner import LocalAws, load_handler, run_inline_until_idle
 from leadimport.store.db import Database
 
 pytestmark = pytest.mark.integration
@@ -113,10 +113,11 @@ def test_errors_are_paginated_and_filtered_by_reason(pipeline_env: LocalAws) -> 
 def test_cancel_mid_import_leaves_counters_that_add_up(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch,
                                                        db: Database) -> None:
     monkeypatch.setenv("CHUNK_ROWS", "10")
-    from leadimport import app
-    from leadimport.local.events import LambdaContext, make_sqs_batch
+    from leadimport_local.events import LambdaContext, make_sqs_batch
 
-    app.reset()
+    from leadimport import roots
+
+    roots.reset()
     _, imp = create()
     body = "caller_id\n" + "\n".join(f"+1951876{i:04d}" for i in range(100)) + "\n"
     pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
@@ -208,7 +209,7 @@ def test_a_large_error_csv_is_handed_out_through_s3(pipeline_env: LocalAws, monk
 
     imp = import_file(pipeline_env, ("caller_id,note\n" + "bad,=cmd\n" * 50).encode())
     monkeypatch.setattr(imports_api, "INLINE_CSV_LIMIT", 100)
-    from leadimport.local.events import LambdaContext, make_api_request
+    from leadimport_local.events import LambdaContext, make_api_request
 
     response = load_handler("api")(make_api_request("GET", f"/imports/{imp['id']}/errors.csv"), LambdaContext())
     assert response["statusCode"] == 303

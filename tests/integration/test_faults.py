@@ -8,11 +8,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from leadimport_local.events import LambdaContext, make_sqs_batch
+from leadimport_local.pipeline import call_api
+from leadimport_local.runner import LocalAws, load_handler, run_inline_until_idle
+from leadimport_local.servers import LocalRedis
 
-from leadimport.local.events import LambdaContext, make_sqs_batch
-from leadimport.local.pipeline import call_api
-from leadimport.local.runner import LocalAws, load_handler, run_inline_until_idle
-from leadimport.local.servers import LocalRedis
 from leadimport.services.stuck_imports import mark_stuck_imports
 from leadimport.store.db import Database
 
@@ -57,9 +57,9 @@ def lead_counts(db: Database, import_id: str) -> tuple[int, int]:
 @pytest.fixture
 def small_chunks(monkeypatch: pytest.MonkeyPatch, pipeline_env: LocalAws) -> LocalAws:
     monkeypatch.setenv("CHUNK_ROWS", "10")
-    from leadimport import app
+    from leadimport import roots
 
-    app.reset()
+    roots.reset()
     return pipeline_env
 
 
@@ -140,9 +140,9 @@ def test_redis_stopped_and_restarted(small_chunks: LocalAws, db: Database, monke
     redis_server.start()
     try:
         monkeypatch.setenv("REDIS_URL", redis_server.url)
-        from leadimport import app
+        from leadimport import roots
 
-        app.reset()
+        roots.reset()
         imp = upload(small_chunks, phones_csv(20))
         bodies = split_only(small_chunks)
         worker = load_handler("worker")

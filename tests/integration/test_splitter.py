@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 import pytest
+from leadimport_local.events import LambdaContext, make_s3_event
+from leadimport_local.pipeline import call_api
+from leadimport_local.runner import LocalAws, load_handler, run_inline_until_idle
 
-from leadimport.local.events import LambdaContext, make_s3_event
-from leadimport.local.pipeline import call_api
-from leadimport.local.runner import LocalAws, load_handler, run_inline_until_idle
 from leadimport.messages import ChunkMessage
 from leadimport.store.db import Database
 
@@ -51,9 +51,9 @@ def created_import(company: int = 1, **options: Any) -> dict[str, Any]:
 def test_queued_messages_cover_every_row_once_in_order(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given small chunks, so the file makes many messages
     monkeypatch.setenv("CHUNK_ROWS", "7")
-    from leadimport import app
+    from leadimport import roots
 
-    app.reset()
+    roots.reset()
     imp = created_import()
     put(pipeline_env, imp["upload"]["post"]["fields"]["key"], csv_bytes(100))
     # When the bucket's own S3 notification (moto) reaches the splitter
@@ -104,9 +104,9 @@ def test_a_tiny_time_budget_continues_from_the_checkpoint_without_losing_a_row(
     # Given chunks of 3 rows and a splitter that always believes it is out of time after a batch
     monkeypatch.setenv("CHUNK_ROWS", "3")
     monkeypatch.setenv("SPLIT_TIME_MARGIN_MS", str(10**9))
-    from leadimport import app
+    from leadimport import roots
 
-    app.reset()
+    roots.reset()
     imp = created_import()
     key = imp["upload"]["post"]["fields"]["key"]
     put(pipeline_env, key, csv_bytes(95))
@@ -124,10 +124,10 @@ def test_a_tiny_time_budget_continues_from_the_checkpoint_without_losing_a_row(
 def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
         pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CHUNK_ROWS", "2")
-    from leadimport import app
+    from leadimport import roots
     from leadimport.store.aws import ChunkQueue
 
-    app.reset()
+    roots.reset()
     imp = created_import()
     key = imp["upload"]["post"]["fields"]["key"]
     put(pipeline_env, key, csv_bytes(50))
@@ -184,7 +184,7 @@ def test_a_dropped_file_for_another_companys_schedule_fails_clearly(pipeline_env
 
 
 def test_s3_test_events_are_ignored(pipeline_env: LocalAws) -> None:
-    from leadimport.local.events import load_event
+    from leadimport_local.events import load_event
 
     assert load_handler("splitter")(load_event("s3_test_event.json"), LambdaContext()) == {"outcomes": []}
 
@@ -224,9 +224,9 @@ def test_preview_stops_for_confirmation_then_start_continues(pipeline_env: Local
 
 def test_an_oversize_object_is_rejected_before_reading(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_UPLOAD_BYTES", "100")
-    from leadimport import app
+    from leadimport import roots
 
-    app.reset()
+    roots.reset()
     imp = created_import()
     put(pipeline_env, imp["upload"]["post"]["fields"]["key"], csv_bytes(20))
     run_inline_until_idle(pipeline_env)

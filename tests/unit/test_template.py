@@ -16,8 +16,7 @@ from typing import Any
 
 import pytest
 import yaml
-
-from leadimport.local.wiring import CloudFormationLoader
+from leadimport_local.wiring import CloudFormationLoader
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,7 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
-from leadimport.local.wiring import (
+from leadimport_local.wiring import (
     LocalWiring,
     WiringError,
     default_template_path,

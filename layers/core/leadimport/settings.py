@@ -1,7 +1,8 @@
 """Typed settings, read from the environment on first use, failing fast with a clear message.
 
-Each function builds what it needs inside its handler (never at import time), so a missing
-variable fails the invocation with a sentence naming it instead of a KeyError deep in a query.
+The only module of the layer that reads environment variables. Each function builds what it
+needs inside its handler (never at import time), so a missing variable fails the invocation with
+a sentence naming it instead of a KeyError deep in a query.
 """
 
 from __future__ import annotations
@@ -83,11 +84,51 @@ class StorageSettings:
 
 
 @dataclass(frozen=True)
+class QueueSettings:
+    sqs_endpoint_url: str | None  # the local runner only (moto server)
+    max_receive_count: int  # the chunk queue's redrive policy: the worker's last attempt records the failure
+
+    @classmethod
+    def from_env(cls) -> QueueSettings:
+        return cls(sqs_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or None,
+                   max_receive_count=_int("MAX_RECEIVE_COUNT", 5))
+
+
+@dataclass(frozen=True)
+class ContinuationSettings:
+    splitter_function_name: str  # the splitter invokes itself (and the API starts a confirmed import) by name
+
+    @classmethod
+    def from_env(cls) -> ContinuationSettings:
+        return cls(splitter_function_name=_require("SPLITTER_FUNCTION_NAME"))
+
+
+@dataclass(frozen=True)
+class ApiSettings:
+    company_claim: str  # the JWT claim that carries the caller's company id
+
+    @classmethod
+    def from_env(cls) -> ApiSettings:
+        return cls(company_claim=os.environ.get("COMPANY_CLAIM", "").strip() or "company_id")
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    stuck_after_minutes: int
+
+    @classmethod
+    def from_env(cls) -> SweepSettings:
+        minutes = _int("STUCK_AFTER_MINUTES", 30)
+        if minutes < 1:
+            raise SettingsError(f"environment variable STUCK_AFTER_MINUTES must be at least 1, got {minutes}")
+        return cls(stuck_after_minutes=minutes)
+
+
+@dataclass(frozen=True)
 class SplitterSettings:
     queue_url: str
     chunk_rows: int
     chunk_max_bytes: int
-    splitter_function_name: str | None  # for self-continuation; None locally (the runner continues inline)
     time_budget_margin_ms: int  # stop splitting this long before the Lambda deadline
 
     @classmethod
@@ -96,7 +137,6 @@ class SplitterSettings:
             queue_url=_require("CHUNK_QUEUE_URL"),
             chunk_rows=_int("CHUNK_ROWS", 500),
             chunk_max_bytes=_int("CHUNK_MAX_BYTES", 200_000),
-            splitter_function_name=os.environ.get("SPLITTER_FUNCTION_NAME") or None,
             time_budget_margin_ms=_int("SPLIT_TIME_MARGIN_MS", 30_000),
         )
 
@@ -121,7 +161,27 @@ def splitter() -> SplitterSettings:
     return SplitterSettings.from_env()
 
 
+@lru_cache(maxsize=1)
+def queue() -> QueueSettings:
+    return QueueSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def continuation() -> ContinuationSettings:
+    return ContinuationSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def api() -> ApiSettings:
+    return ApiSettings.from_env()
+
+
+@lru_cache(maxsize=1)
+def sweeps() -> SweepSettings:
+    return SweepSettings.from_env()
+
+
 def clear_cache() -> None:
     """Tests and the local runner change the environment between runs."""
-    for f in (database, redis, storage, splitter):
+    for f in (database, redis, storage, splitter, queue, continuation, api, sweeps):
         f.cache_clear()

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from leadimport.csv_io import FileRejectedError, resolve_columns
 from leadimport.imports import repository as import_repo
@@ -33,11 +33,13 @@ from leadimport.imports.resource import (
 )
 from leadimport.imports.status import FINAL, ImportStatus
 from leadimport.options import ImportOptions, ImportRequest, options_json
+from leadimport.services.continuation import Continuation
 from leadimport.services.import_options import check_import_options
-from leadimport.services.split_upload import Continuation
 from leadimport.store.aws import UploadStore
 from leadimport.store.db import Database
-from leadimport.store.tokens import TokenStore, shared_token_store
+
+if TYPE_CHECKING:
+    from leadimport.store.tokens import TokenStore
 
 
 class ImportNotFoundError(LookupError):
@@ -244,6 +246,8 @@ class ImportsApi:
 
     def _tokens(self) -> TokenStore:
         if self.tokens is None:
+            from leadimport.store.tokens import shared_token_store  # Redis only when an undo needs it
+
             self.tokens = shared_token_store()
         return self.tokens
 

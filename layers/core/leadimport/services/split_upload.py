@@ -19,7 +19,7 @@ import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
 from aws_lambda_powertools import Logger
 
@@ -38,6 +38,7 @@ from leadimport.imports.status import ImportStatus
 from leadimport.messages import ChunkMessage, ReaderRejection
 from leadimport.options import ImportOptions, InvalidOptionsError, Owner, options_json, parse_options
 from leadimport.rules.pipeline import LeadCandidate, RowRules
+from leadimport.services.continuation import Continuation
 from leadimport.services.import_options import check_import_options
 from leadimport.store.aws import ChunkQueue, UploadStore
 from leadimport.store.companies import company_exists
@@ -51,10 +52,6 @@ PREVIEW_ROWS = 20
 _DROP_ID = re.compile(r"[1-9][0-9]{0,17}")
 LEASE_SECONDS = 900  # longer than one splitter invocation (15 min max)
 CHUNKS_PER_CHECKPOINT = 10  # chunks sent (one to a few send_message_batch calls) between checkpoints
-
-
-class Continuation(Protocol):
-    def __call__(self, import_id: str) -> None: ...
 
 
 @dataclass(frozen=True)

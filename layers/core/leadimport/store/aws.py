@@ -163,37 +163,17 @@ def batches_within_limits(sized: Sequence[tuple[T, int]], max_entries: int = BAT
 
 class ChunkQueue:
     """Sends chunk messages with send_message_batch (at most 10 and 256 KiB a call), retrying the entries
-    that failed.
+    that failed."""
 
-    `max_depth` is for the local runner only: moto's SQS costs grow with queue depth (quadratically,
-    see ../shared/measurements.md), so locally the splitter waits while the workers are more than
-    `max_depth` messages behind. Real SQS needs no such thing; deployed it is None.
-    """
-
-    def __init__(self, queue_url: str, client: Any | None = None, max_attempts: int = 5,
-                 max_depth: int | None = None):
+    def __init__(self, queue_url: str, client: Any | None = None, max_attempts: int = 5):
         self.queue_url = queue_url
         self.client = client or sqs_client()
         self.max_attempts = max_attempts
-        self.max_depth = max_depth
 
     def send(self, chunks: Sequence[ChunkMessage]) -> None:
         bodies = [(str(c.chunk_no), c.to_json()) for c in chunks]
         for batch in batches_within_limits([(b, len(b[1].encode())) for b in bodies]):
-            self._wait_for_room()
             self._send_batch(batch)
-
-    def _wait_for_room(self, poll_seconds: float = 0.25) -> None:
-        # Not faster: moto answers GetQueueAttributes by walking every message, and polled every 50 ms
-        # that was the moto server's biggest CPU cost in a local import (the depth covers seconds of work).
-        if self.max_depth is None:
-            return
-        while True:
-            attrs = self.client.get_queue_attributes(
-                QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-            if int(attrs["ApproximateNumberOfMessages"]) <= self.max_depth:
-                return
-            time.sleep(poll_seconds)
 
     def _send_batch(self, batch: Sequence[tuple[str, str]]) -> None:
         """Send (entry id, body) pairs, retrying the entries SQS failed for its own reasons."""

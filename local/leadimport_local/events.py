@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote_plus, urlencode
 
-EVENTS_DIR = Path(__file__).resolve().parents[4] / "tests" / "events"
+EVENTS_DIR = Path(__file__).resolve().parents[2] / "tests" / "events"
 
 
 @cache

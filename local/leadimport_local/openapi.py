@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from leadimport.local.runner import REPO_ROOT, load_handler
+from leadimport_local.runner import REPO_ROOT, load_handler
 
 TARGET = REPO_ROOT / "docs" / "openapi.json"
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from leadimport.store.db import Database
 
-DEMO_SQL = Path(__file__).resolve().parents[4] / "infra" / "db" / "seed" / "demo.sql"
+DEMO_SQL = Path(__file__).resolve().parents[2] / "infra" / "db" / "seed" / "demo.sql"
 DEMO_COMPANY_ID = 1
 
 

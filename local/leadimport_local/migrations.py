@@ -15,8 +15,8 @@ from pathlib import Path
 
 from leadimport.store.db import Database
 
-# layers/core/leadimport/store/migrations.py -> repo root is parents[4]
-DEFAULT_DIR = Path(__file__).resolve().parents[4] / "infra" / "db" / "migrations"
+# local/leadimport_local/migrations.py -> the repository root is parents[2]
+DEFAULT_DIR = Path(__file__).resolve().parents[2] / "infra" / "db" / "migrations"
 _LOCK_KEY = 0x6C656164  # "lead": one migrator at a time
 
 

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from functools import cache
 from pathlib import Path
 
-from leadimport.local.runner import local_dir
+from leadimport_local.runner import local_dir
 
 HEADER = ["caller_id", "email", "lead_priority", "country", "interest", "debt_amount", "remote_ip", "first_name"]
 INTERESTS = ["cars", "houses", "bikes", "loans", "cards", "boats"]

@@ -73,8 +73,8 @@ class LocalWiring:
 
 
 def default_template_path() -> Path:
-    # layers/core/leadimport/local/wiring.py -> parents[4] is the repository root
-    return Path(__file__).resolve().parents[4] / "template.yaml"
+    # local/leadimport_local/wiring.py -> parents[2] is the repository root
+    return Path(__file__).resolve().parents[2] / "template.yaml"
 
 
 # ----------------------------------------------------------------------------- YAML with CFN tags

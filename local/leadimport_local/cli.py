@@ -95,7 +95,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from leadimport.local.pipeline import LocalPipeline
+    from leadimport_local.pipeline import LocalPipeline
 
     if not args.file.is_file():
         print(f"leadimport: {args.file}: no such file", file=sys.stderr)
@@ -162,7 +162,7 @@ def render_summary(r: dict[str, Any]) -> str:
 
 
 def _api(company: int, method: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any, str]:
-    from leadimport.local.pipeline import call_api
+    from leadimport_local.pipeline import call_api
 
     return call_api(company, method, path, query=query)
 
@@ -170,7 +170,7 @@ def _api(company: int, method: str, path: str, query: dict[str, str] | None = No
 def _with_stores(fn: Any) -> Any:
     """Run a read command with the local services up (started here when not configured)."""
     def wrapper(args: argparse.Namespace) -> int:
-        from leadimport.local.pipeline import LocalPipeline
+        from leadimport_local.pipeline import LocalPipeline
 
         with LocalPipeline(workers=0) as _:
             return int(fn(args))
@@ -229,7 +229,7 @@ def cmd_tokens(args: argparse.Namespace) -> int:
 @_with_stores
 def cmd_owners(args: argparse.Namespace) -> int:
     from leadimport.store.db import shared_database
-    from leadimport.store.seed import list_owners
+    from leadimport_local.seed import list_owners
 
     owners = list_owners(shared_database(), args.company)
     if args.json:
@@ -242,7 +242,7 @@ def cmd_owners(args: argparse.Namespace) -> int:
 
 
 def cmd_reset(args: argparse.Namespace) -> int:
-    from leadimport.local.pipeline import LocalPipeline
+    from leadimport_local.pipeline import LocalPipeline
 
     with LocalPipeline(workers=0, fresh=True):
         pass
@@ -252,7 +252,7 @@ def cmd_reset(args: argparse.Namespace) -> int:
 
 def cmd_migrate(args: argparse.Namespace) -> int:
     from leadimport.store.db import Database
-    from leadimport.store.migrations import migrate
+    from leadimport_local.migrations import migrate
 
     url = os.environ.get("DATABASE_URL")
     if not url:
@@ -275,13 +275,13 @@ DEMO_OPTIONS = {
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from leadimport.local.server import serve
+    from leadimport_local.server import serve
 
     return serve(args.port, workers=max(1, args.workers))
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from leadimport.local.demo_data import ensure_demo_file
+    from leadimport_local.demo_data import ensure_demo_file
 
     path = ensure_demo_file()
     options = path.with_name("demo-options.json")

@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from leadimport.local.events import make_api_request
-from leadimport.local.runner import (
+from leadimport_local.events import make_api_request
+from leadimport_local.runner import (
     FAKE_AWS_ENV,
     LocalAws,
     LocalServices,
@@ -32,7 +32,7 @@ def call_api(company: int | None, method: str, path: str, *, body: Any = None,
              query: dict[str, str] | None = None) -> tuple[int, Any, str]:
     """One request through the API handler, as API Gateway would send it. Returns (status, json, text).
     A 303 (a large errors.csv handed out through S3) is followed, as a browser would."""
-    from leadimport.local.events import LambdaContext
+    from leadimport_local.events import LambdaContext
 
     response = load_handler("api")(make_api_request(method, path, body=body, company_id=company, query=query),
                                    LambdaContext(function_name="api", timeout_seconds=30))
@@ -90,18 +90,18 @@ class LocalPipeline:
         # Keep moto's queue shallow: its cost grows with depth and would eat the workers' CPU.
         env["LOCAL_CHUNK_QUEUE_MAX_DEPTH"] = str(max(20, 10 * self.workers))
         os.environ.update(env)
-        from leadimport import app
+        from leadimport import roots
 
-        app.reset()
+        roots.reset()
         if self.workers > 0:
             self._start_processes()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        from leadimport import app
+        from leadimport import roots
 
         self._stop_processes()
-        app.reset()
+        roots.reset()
         if self._moto is not None:
             self._moto.stop()
         self.services.stop()

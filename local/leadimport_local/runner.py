@@ -23,11 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from leadimport.local.events import LambdaContext, make_sqs_batch
-from leadimport.local.servers import LocalPostgres, LocalRedis, _RunAs
-from leadimport.local.wiring import LocalWiring, load_wiring
+from leadimport_local.events import LambdaContext, make_sqs_batch
+from leadimport_local.servers import LocalPostgres, LocalRedis, _RunAs
+from leadimport_local.wiring import LocalWiring, load_wiring
 
-REPO_ROOT = Path(__file__).resolve().parents[4]
+REPO_ROOT = Path(__file__).resolve().parents[2]
 EVENTS_QUEUE = "leadimport-local-s3-events"
 FAKE_AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -117,8 +117,8 @@ class LocalServices:
 
 def prepare_database(database_url: str, seed: bool = True) -> None:
     from leadimport.store.db import Database
-    from leadimport.store.migrations import migrate
-    from leadimport.store.seed import seed_demo
+    from leadimport_local.migrations import migrate
+    from leadimport_local.seed import seed_demo
 
     db = Database.from_url(database_url)
     try:
@@ -229,6 +229,9 @@ def load_handler(function: str) -> Handler:
     import importlib.util
     import sys
 
+    from leadimport_local.adapters import install
+
+    install()  # the local stand-ins for the splitter's self-invocation and SQS's depth
     name = f"leadimport_function_{function}"
     if name in sys.modules:
         return sys.modules[name].handler  # type: ignore[no-any-return]

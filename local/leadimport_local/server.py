@@ -38,9 +38,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from leadimport.local.events import LambdaContext, make_api_request
-from leadimport.local.pipeline import LocalPipeline
-from leadimport.local.runner import LocalAws, load_handler
+from leadimport_local.events import LambdaContext, make_api_request
+from leadimport_local.pipeline import LocalPipeline
+from leadimport_local.runner import LocalAws, load_handler
 
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 API_PREFIX = "/api"
@@ -177,7 +177,7 @@ class LocalServer:
 
     def owners(self, company: int) -> list[dict[str, Any]]:
         from leadimport.store.db import shared_database
-        from leadimport.store.seed import list_owners
+        from leadimport_local.seed import list_owners
 
         with self._lock:
             return list_owners(shared_database(), company)
@@ -314,7 +314,7 @@ def running_server(port: int = 8000, *, workers: int = 2, host: str = "127.0.0.1
     `env` (e.g. DATABASE_URL, REDIS_URL, REDIS_KEY_PREFIX) is set for the pipeline; the process
     environment, which the pipeline changes (moto endpoint, queue URLs), is put back afterwards.
     The port is bound first, so a busy port fails before anything starts."""
-    from leadimport import app
+    from leadimport import roots
 
     saved = dict(os.environ)
     try:
@@ -333,7 +333,7 @@ def running_server(port: int = 8000, *, workers: int = 2, host: str = "127.0.0.1
     finally:
         os.environ.clear()
         os.environ.update(saved)
-        app.reset()
+        roots.reset()
 
 
 def _interrupt(signum: int, frame: Any) -> None:

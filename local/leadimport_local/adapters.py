@@ -1,0 +1,67 @@
+"""The local runner's stand-ins for two ports that AWS provides, installed into the composition roots.
+
+* The splitter's continuation: deployed, the splitter invokes itself through Lambda; here the
+  continuation goes to the events queue the runner feeds the splitter from.
+* A shallow chunk queue: moto's SQS costs grow with queue depth (quadratically, see
+  ../shared/measurements.md), so locally the splitter waits while the workers are more than
+  LOCAL_CHUNK_QUEUE_MAX_DEPTH messages behind. Real SQS needs no such thing.
+
+Nothing in the Lambda layer knows these; `install()` hands them to `leadimport.roots.use`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from leadimport import roots, settings
+from leadimport.roots.continuation import CONTINUE_KEY
+from leadimport.store.aws import ChunkQueue, sqs_client
+
+
+class QueueContinuation:
+    def __init__(self, queue_url: str):
+        self.queue_url = queue_url
+
+    def __call__(self, import_id: str) -> None:
+        sqs_client(settings.queue().sqs_endpoint_url).send_message(
+            QueueUrl=self.queue_url, MessageBody=json.dumps({CONTINUE_KEY: import_id}))
+
+
+class ShallowChunkQueue(ChunkQueue):
+    def __init__(self, queue_url: str, client: Any, max_depth: int, poll_seconds: float = 0.25):
+        super().__init__(queue_url, client)
+        self.max_depth = max_depth
+        # Not faster: moto answers GetQueueAttributes by walking every message, and polled every 50 ms
+        # that was the moto server's biggest CPU cost in a local import (the depth covers seconds of work).
+        self.poll_seconds = poll_seconds
+
+    def _send_batch(self, batch: Sequence[tuple[str, str]]) -> None:
+        while True:
+            attrs = self.client.get_queue_attributes(
+                QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+            if int(attrs["ApproximateNumberOfMessages"]) <= self.max_depth:
+                break
+            time.sleep(self.poll_seconds)
+        super()._send_batch(batch)
+
+
+def _continuation() -> QueueContinuation | None:
+    url = os.environ.get("SPLIT_CONTINUATION_QUEUE_URL")
+    return QueueContinuation(url) if url else None
+
+
+def _chunk_queue() -> ShallowChunkQueue | None:
+    depth = os.environ.get("LOCAL_CHUNK_QUEUE_MAX_DEPTH")
+    if not depth:
+        return None
+    return ShallowChunkQueue(settings.splitter().queue_url, sqs_client(settings.queue().sqs_endpoint_url), int(depth))
+
+
+def install() -> None:
+    """Hand the local adapters to the composition roots (idempotent; read the environment when built)."""
+    roots.use("continuation", _continuation)
+    roots.use("chunk_queue", _chunk_queue)
