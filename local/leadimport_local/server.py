@@ -8,7 +8,7 @@
   authorizer does deployed. Without it (or with anything else) the event has no authorizer and the
   API answers 401.
 * `/local/owners` (local only, same dev authorizer) lists the company's schedules and offers for
-  the page's owner select.
+  the page's owner select; `/local/lifecycle` gives the page the import statuses and transitions.
 * `/` and the page's files come from ./static.
 * The pipeline (`LocalPipeline`: stores, a moto server with the bucket and queues, the splitter and
   worker processes) runs while the server serves. The browser uploads the file straight to the moto
@@ -228,6 +228,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._api(path[len(API_PREFIX):] or "/", parts.query, body)
             elif path == "/local/owners":
                 self._owners(app)
+            elif path == "/local/lifecycle":
+                self._send_json(200, lifecycle())
             elif self.command in ("GET", "HEAD"):
                 self._static(path)
             else:
@@ -334,6 +336,14 @@ def running_server(port: int = 8000, *, workers: int = 2, host: str = "127.0.0.1
         os.environ.clear()
         os.environ.update(saved)
         roots.reset()
+
+
+def lifecycle() -> dict[str, Any]:
+    """The import lifecycle for the page: the one table of leadimport.imports.status."""
+    from leadimport.imports.status import ACTIVE, FINAL, ImportStatus, all_transitions
+
+    return {"statuses": [s.value for s in ImportStatus], "final": sorted(s.value for s in FINAL),
+            "active": sorted(s.value for s in ACTIVE), "transitions": all_transitions()}
 
 
 def _interrupt(signum: int, frame: Any) -> None:

@@ -95,6 +95,9 @@ def test_the_api_wants_the_dev_authorizer_and_scopes_imports_by_company(api_serv
     # The page and its helpers
     owners = requests.get(f"{local_server.url}/local/owners", headers=auth(1), timeout=TIMEOUT).json()
     assert {"type": "schedule", "id": "1"}.items() <= owners[0].items()
+    lifecycle = requests.get(f"{local_server.url}/local/lifecycle", timeout=TIMEOUT).json()
+    assert lifecycle["final"] == ["cancelled", "completed", "failed"] and ["processing", "completed"] in lifecycle[
+        "transitions"]
     page = requests.get(f"{local_server.url}/", timeout=TIMEOUT)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "Upload and preview" in page.text

@@ -239,7 +239,7 @@ def test_a_header_without_rows_fails_with_a_sentence(pipeline_env: LocalAws) -> 
     put(pipeline_env, imp["upload"]["post"]["fields"]["key"], b"caller_id,email\r\n")
     run_inline_until_idle(pipeline_env)
     _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
-    assert status["status"] == "failed" and "no data rows" in status["error"]
+    assert status["status"] == "failed" and "no rows of data" in status["error"]
 
 
 # ---- one option validator for every way in ---------------------------------------------------------------

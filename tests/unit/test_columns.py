@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from leadimport.reasons import RowWarning
 from leadimport.rules.columns import (
     MAX_EXPIRES_IN_HOURS,
-    ColumnValue,
     clean_email,
     clean_expires_in,
     clean_lead_priority,
@@ -253,13 +252,6 @@ def test_clean_lead_priority_rejects(raw: str | None) -> None:
 # --------------------------------------------------------------------------------------------------
 # never raises
 # --------------------------------------------------------------------------------------------------
-
-
-def test_column_value_is_a_frozen_record() -> None:
-    value = ColumnValue(None, RowWarning.EMAIL_DROPPED, "Email 'x' is not valid.")
-    assert value.warning == "email_dropped"
-    with pytest.raises(AttributeError):
-        value.value = 1  # type: ignore[misc]
 
 
 @settings(max_examples=400)

@@ -16,6 +16,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from leadimport.csv_io.reader import CsvLimits
+from leadimport.lead_columns import DEDICATED_COLUMNS
 from leadimport.rules.phone import region_for_country
 
 OwnerType = Literal["schedule", "offer"]
@@ -177,7 +178,7 @@ class ImportOptions(_Strict):
     @classmethod
     def _additional(cls, v: dict[str, str]) -> dict[str, str]:
         for key in v:
-            if not key.strip() or key.strip().lower() in ("caller_id", "email", "expires_in", "remote_ip"):
+            if not key.strip() or key.strip().lower() in DEDICATED_COLUMNS:
                 raise ValueError(f"additional_data key {key!r} is empty or reserved")
         return v
 

@@ -269,7 +269,11 @@ async function onCancel() {
 
 // ---- step 3: progress -------------------------------------------------------------------------
 
-const FINAL = ["completed", "failed", "cancelled"];
+// The final statuses come from the lifecycle table (leadimport.imports.status) through /local/lifecycle.
+let FINAL = ["completed", "failed", "cancelled"];
+async function loadLifecycle() {
+  try { FINAL = (await fetch("/local/lifecycle").then((r) => r.json())).final; } catch (_) { /* keep the default */ }
+}
 
 function followProgress() {
   $("progress-name").textContent = current.name;
@@ -373,5 +377,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("errors-link").addEventListener("click", onErrorsCsv);
   $("again").addEventListener("click", onAgain);
   $("company").addEventListener("change", loadOwners);
+  loadLifecycle();
   loadOwners();
 });

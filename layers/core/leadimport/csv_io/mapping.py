@@ -7,11 +7,12 @@ import re
 from dataclasses import dataclass, field
 
 from leadimport.csv_io.reader import FileRejectedError
+from leadimport.lead_columns import RECOGNIZED_COLUMNS
 
 __all__ = ["RESERVED_COLUMNS", "ResolvedColumns", "apply", "resolve_columns"]
 
 # Names with a meaning to the importer: matched ignoring case, always stored in lower case.
-RESERVED_COLUMNS: frozenset[str] = frozenset({"caller_id", "email", "expires_in", "remote_ip", "country"})
+RESERVED_COLUMNS = RECOGNIZED_COLUMNS
 
 # Likely phone columns, compared after lower-casing and dropping separators; best first.
 _PHONE_NAMES: tuple[str, ...] = (

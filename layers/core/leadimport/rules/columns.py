@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
@@ -19,22 +18,12 @@ from leadimport.reasons import RowWarning
 __all__ = [
     "MAX_EXPIRES_IN_HOURS",
     "MAX_LEAD_PRIORITY",
-    "ColumnValue",
     "clean_email",
     "clean_expires_in",
     "clean_lead_priority",
     "clean_remote_ip",
     "is_valid_email",
 ]
-
-
-@dataclass(frozen=True, slots=True)
-class ColumnValue:
-    """A cleaned column value; `warning` (a RowWarning code) and `message` when the value was dropped."""
-
-    value: object | None
-    warning: str | None
-    message: str | None
 
 
 _PLACEHOLDERS: Final = frozenset({"null", "n/a", "na", "none", "-"})

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 import phonenumbers
 
+from leadimport.lead_columns import DEDICATED_COLUMNS
 from leadimport.options import ImportOptions
 from leadimport.reasons import Reason, RowWarning
 from leadimport.rules.columns import (
@@ -22,11 +23,7 @@ from leadimport.rules.columns import (
 )
 from leadimport.rules.phone import PhoneNormalizer
 
-RESERVED_COLUMNS = ("caller_id", "email", "expires_in", "remote_ip")
-"""Dedicated lead columns: never tokens."""
-
-LEAD_ATTRIBUTE_COLUMNS = ("lead_priority", "sub_id")
-"""Columns that set the lead's own field and stay tokens too."""
+RESERVED_COLUMNS = DEDICATED_COLUMNS  # dedicated lead columns: never tokens
 
 MAX_SUB_ID = 255
 
@@ -160,12 +157,4 @@ class RowRules:
         return None
 
 
-def count_warnings(candidates: list[LeadCandidate]) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for c in candidates:
-        for w in c.warnings:
-            counts[w] = counts.get(w, 0) + 1
-    return counts
-
-
-__all__ = ["RESERVED_COLUMNS", "LeadCandidate", "RowRejection", "RowRules", "RowWarning", "count_warnings"]
+__all__ = ["RESERVED_COLUMNS", "LeadCandidate", "RowRejection", "RowRules", "RowWarning"]

@@ -29,6 +29,7 @@ from leadimport.csv_io import (
     FileRejectedError,
     chunk_rows,
     iter_rows,
+    no_data_rows_error,
     propose_mapping,
     read_header,
     resolve_columns,
@@ -258,7 +259,7 @@ class Splitter:
             outcome["values"] = values
             preview_rows.append(outcome)
         if not preview_rows:
-            raise FileRejectedError("no_data_rows", "The file has a header row but no data rows.")
+            raise no_data_rows_error()
         preview = {
             "encoding": header.encoding, "delimiter": header.delimiter, "header": header.columns,
             "proposed_mapping": {src: dst for src, dst in zip(header.columns, columns, strict=True)},
@@ -274,7 +275,7 @@ class Splitter:
 
     def _finish(self, import_id: str, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
         if total_rows == 0:
-            raise FileRejectedError("no_data_rows", "The file has a header row but no data rows.")
+            raise no_data_rows_error()
         status = import_repo.finish_split(self.db, import_id, offset, total_rows, chunk_count)
         logger.info("split finished", extra={"import_id": import_id, "total_rows": total_rows, "chunks": chunk_count,
                                              "import_status": status})

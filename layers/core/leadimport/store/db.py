@@ -156,30 +156,27 @@ class Database:
                     self.close()
                 raise
 
-    def run(self, sql: str, **params: Any) -> list[list[Any]]:
-        """One statement in its own transaction (autocommit)."""
+    @contextmanager
+    def _statement(self) -> Iterator[pg8000.native.Connection]:
+        """The connection for one autocommit statement; a lost connection is dropped and said so."""
         with self._lock:
             conn = self.connection()
             try:
-                return conn.run(sql, **params) or []
+                yield conn
             except Exception as exc:
                 if is_connection_error(exc):
                     self.close()
                     raise DatabaseUnavailableError(f"database connection lost: {_sqlstate(exc)}") from exc
                 raise
 
+    def run(self, sql: str, **params: Any) -> list[list[Any]]:
+        """One statement in its own transaction (autocommit)."""
+        with self._statement() as conn:
+            return conn.run(sql, **params) or []
+
     def rows(self, sql: str, **params: Any) -> list[dict[str, Any]]:
-        with self._lock:
-            conn = self.connection()
-            try:
-                rows = conn.run(sql, **params) or []
-            except Exception as exc:
-                if is_connection_error(exc):
-                    self.close()
-                    raise DatabaseUnavailableError(f"database connection lost: {_sqlstate(exc)}") from exc
-                raise
-            cols = [c["name"] for c in conn.columns or []]
-        return [dict(zip(cols, r, strict=True)) for r in rows]
+        with self._statement() as conn:
+            return as_dicts(conn, conn.run(sql, **params))
 
 
 def _sqlstate(exc: BaseException) -> str:

@@ -21,6 +21,9 @@ from typing import Any
 
 import redis
 
+# What a Redis outage or failover looks like to redis-py (standalone and cluster clients).
+_UNAVAILABLE = (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError)
+
 
 class TokenStoreUnavailableError(RuntimeError):
     """Redis is down or timed out: a transient failure, the chunk is retried."""
@@ -89,10 +92,14 @@ class TokenStore:
             if plain:
                 self._mset(plain)
             pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
-            self._reset()
-            raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
         return count
+
+    def _unavailable(self, exc: BaseException) -> TokenStoreUnavailableError:
+        """Redis is down or failing over: drop the client (the next call reconnects) and say so."""
+        self._reset()
+        return TokenStoreUnavailableError(f"Redis unavailable: {exc}")
 
     def _mset(self, mapping: dict[str, str]) -> None:
         if self.cluster:
@@ -112,18 +119,16 @@ class TokenStore:
                 if i % 1000 == 0:
                     pipe.execute()
             pipe.execute()
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
-            self._reset()
-            raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
 
     def tokens_for(self, company_id: int, owner_type: str, owner_id: int, phone: str) -> dict[str, str]:
         """What an inbound call from `phone` on this owner gets: one GET."""
         try:
             raw = self.client.get(self.key(company_id, owner_type, owner_id, phone))
             return dict(json.loads(raw)) if raw else {}
-        except (redis.ConnectionError, redis.TimeoutError, redis.exceptions.ClusterError, OSError) as exc:
-            self._reset()
-            raise TokenStoreUnavailableError(f"Redis unavailable: {exc}") from exc
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
 
 
 _shared: TokenStore | None = None
