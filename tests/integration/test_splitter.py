@@ -269,10 +269,11 @@ def test_a_dropped_file_with_options_the_api_refuses_fails_with_the_apis_sentenc
     # When a file is dropped for company 1 with those options in its metadata
     put(pipeline_env, "drop/1/schedule/1/list.csv", b"caller_id\n+19518761336\n+16175550100\n",
         Metadata={"leadimport-options": json.dumps(options)})
-    run_inline_until_idle(pipeline_env)
-    # Then its import failed with the API's sentence, before any row was read, and no lead exists
+    pipeline_env.deliver_s3_events(load_handler("splitter"))
+    # Then its import failed with the API's sentence, before any row was read: no chunk queued, no lead
     status, error, total = db.run("SELECT status, error, total_rows FROM lead_imports WHERE source = 'drop'")[0]
     assert status == "failed" and api_sentence in error and total is None
+    assert drain_chunks(pipeline_env) == []
     assert db.run("SELECT count(*) FROM leads WHERE import_id IS NOT NULL") == [[0]]
 
 
