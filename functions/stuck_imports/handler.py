@@ -1,4 +1,5 @@
-"""Scheduled: imports with no progress for STUCK_AFTER_MINUTES are marked failed with an error."""
+"""Scheduled sweeps: imports with no progress for STUCK_AFTER_MINUTES are marked failed with an error, and
+leads past their expiry are expired (schedule runs ended, tokens removed)."""
 
 from __future__ import annotations
 
@@ -16,4 +17,6 @@ logger = Logger()
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     marked = root.mark_stuck()
     logger.info("stuck imports marked", extra={"count": len(marked), "import_ids": marked})
-    return {"marked": marked}
+    expired = root.expire_leads()
+    logger.info("leads past their expiry expired", extra={"count": expired})
+    return {"marked": marked, "expired_leads": expired}

@@ -143,6 +143,7 @@ def render_summary(r: dict[str, Any]) -> str:
         "",
         f"{'rows in file':<{width}}{r['total_rows']:>10,}",
         f"{'leads created':<{width}}{r['created_leads']:>10,}",
+        f"{'leads updated':<{width}}{r.get('updated_leads', 0):>10,}",
         f"{'rows rejected':<{width}}{r['rejected_rows']:>10,}",
     ]
     for reason, n in sorted(r["rejections"].items(), key=lambda kv: (-kv[1], kv[0])):

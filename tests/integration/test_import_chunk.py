@@ -52,7 +52,8 @@ def importer(db: Database, tokens: TokenStore) -> ChunkImporter:
 
 
 def state(db: Database, import_id: str) -> dict[str, Any]:
-    return db.rows("SELECT status, processed_rows, created_leads, rejected_rows, unprocessed_rows, rejections, warnings"
+    return db.rows("SELECT status, processed_rows, created_leads, updated_leads, rejected_rows, unprocessed_rows,"
+                   " rejections, warnings"
                    " FROM lead_imports WHERE id = CAST(:i AS uuid)", i=import_id)[0]
 
 
@@ -189,9 +190,10 @@ def test_two_imports_racing_on_the_same_phones_leave_one_live_lead_each(db: Data
                   " AND owner_id = 1 AND status = 'live' AND caller_id = ANY(CAST(:p AS text[])) GROUP BY caller_id",
                   p=phones)
     assert len(live) == len(phones) and all(n == 1 for _, n in live)
+    # whichever ran second found the other's leads live and refreshed them (existing_leads "update")
     created = sum(state(db, i)["created_leads"] for i in imports)
-    dupes = sum(state(db, i)["rejections"].get("duplicate_lead", 0) for i in imports)
-    assert (created, dupes) == (len(phones), len(phones))
+    updated = sum(state(db, i)["updated_leads"] for i in imports)
+    assert (created, updated) == (len(phones), len(phones))
 
 
 # ---- options ------------------------------------------------------------------------------------------
@@ -204,11 +206,20 @@ def test_expire_existing_replaces_the_live_lead(db: Database, importer: ChunkImp
     assert live_leads(db, import_id) == [(1, "+16465550144")]
 
 
-def test_without_expire_existing_a_live_lead_is_not_duplicated(db: Database, importer: ChunkImporter) -> None:
+def test_without_expire_existing_a_live_lead_is_refreshed_not_duplicated(db: Database,
+                                                                          importer: ChunkImporter) -> None:
     import_id = make_import(db, owner=("offer", 2))
-    importer.import_chunk(chunk(import_id, 0, [["+16465550144", "", "x", "us"]]))
-    assert reasons(db, import_id) == {1: "duplicate_lead"}
-    assert db.run("SELECT status FROM leads WHERE id = 7") == [["live"]]
+    importer.import_chunk(chunk(import_id, 0, [["+16465550144", "new@x.co", "x", "us"]]))
+    assert reasons(db, import_id) == {}
+    assert (state(db, import_id)["created_leads"], state(db, import_id)["updated_leads"]) == (0, 1)
+    lead = db.rows("SELECT status, email, tokens FROM leads WHERE id = 7")[0]
+    assert (lead["status"], lead["email"]) == ("live", "new@x.co") and lead["tokens"]["interest"] == "x"
+    assert db.run("SELECT count(*) FROM leads WHERE caller_id = '+16465550144' AND status = 'live'") == [[1]]
+    # existing_leads "skip": the lead stays as it is and the row is recorded as duplicate_lead
+    skip = make_import(db, {"lead_management": {"existing_leads": "skip"}}, owner=("offer", 2))
+    importer.import_chunk(chunk(skip, 0, [["+16465550144", "other@x.co", "y", "us"]]))
+    assert reasons(db, skip) == {1: "duplicate_lead"}
+    assert db.run("SELECT email FROM leads WHERE id = 7") == [["new@x.co"]]
 
 
 def test_opt_out_and_block_set_the_contact_flags(db: Database, importer: ChunkImporter) -> None:
@@ -325,8 +336,12 @@ def test_manage_schedule_acts_on_the_existing_leads_run(db: Database, importer: 
     # When another import brings the same caller_id with Manage Schedule
     second = make_import(db, {"lead_management": {"manage_schedule": mode}})
     importer.import_chunk(chunk(second, 0, [["+1 951 876 1336", "", "y", "us"]]))
-    # Then the existing lead is kept, its run is managed, and the row is recorded
-    assert reasons(db, second) == {1: "duplicate_lead"}
+    # Then the existing lead is refreshed, its run is managed, and the row says what was done
+    assert reasons(db, second) == {}
+    s = state(db, second)
+    said = {"nothing": {}, "stop": {"schedule_stopped": 1}, "start": {"schedule_started": 1},
+            "restart": {"schedule_restarted": 1}}[mode]
+    assert s["updated_leads"] == 1 and s["warnings"] == said
     assert _active_runs(db, lead_id) == runs_after
 
 

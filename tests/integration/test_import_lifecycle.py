@@ -72,7 +72,7 @@ def test_a_failed_import_stays_failed_when_its_split_checkpoints_and_finishes(db
     assert repo.finish_split(db, import_id, 200, 20, 2) == "failed"
     # Then the import stays failed with its error, and its counters reaching the chunk count do not complete it
     with db.transaction() as conn:
-        assert repo.add_chunk_counters(conn, import_id, chunks=2, processed=0, created=0, rejected=0, unprocessed=20,
+        assert repo.add_chunk_counters(conn, import_id, chunks=2, processed=0, created=0, updated=0, rejected=0, unprocessed=20,
                                        rejections={}, warnings={}) == "failed"
     row = db.rows("SELECT status, error, finished_at FROM lead_imports WHERE id = CAST(:i AS uuid)", i=import_id)[0]
     assert row["status"] == "failed" and row["error"] == "A chunk could not be processed."

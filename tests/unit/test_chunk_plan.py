@@ -100,13 +100,50 @@ def test_scrub_and_the_existing_lead_policy() -> None:
              "+3": PhoneFacts("+3", opted_out=True, live_lead_id=30)}
     rows = [row(1, "+1"), row(2, "+2"), row(3, "+3"), row(4, "+4")]
     scrub = {"scope": "company", "existing": True, "opted_out": True}
-    kept = decide(rows, facts, {}, opts(scrub=scrub, lead_management={"manage_schedule": "stop"}), "schedule")
-    assert reasons(kept) == {1: "scrubbed_existing", 2: "duplicate_lead", 3: "scrubbed_opted_out"}
-    assert kept.managed_lead_ids == [20] and not kept.expire_lead_ids
-    assert [c.row_no for c in kept.create] == [4]
+    # existing_leads "update" (the default): the live lead is refreshed, Manage Schedule acts on it
+    update = decide(rows, facts, {}, opts(scrub=scrub, lead_management={"manage_schedule": "stop"}), "schedule")
+    assert reasons(update) == {1: "scrubbed_existing", 3: "scrubbed_opted_out"}
+    assert [(c.row_no, lead) for c, lead in update.update] == [(2, 20)]
+    assert update.update[0][0].warnings == ["schedule_stopped"]
+    assert update.managed_lead_ids == [20] and [c.row_no for c in update.create] == [4]
     # scrubbed rows still claim their phone: a later row of the same phone is a duplicate, not a second try
-    assert kept.claims == {"+1": 1, "+2": 2, "+3": 3, "+4": 4}
+    assert update.claims == {"+1": 1, "+2": 2, "+3": 3, "+4": 4}
+    skip = decide(rows, facts, {}, opts(scrub=scrub, lead_management={"manage_schedule": "stop",
+                                                                       "existing_leads": "skip"}), "schedule")
+    assert reasons(skip) == {1: "scrubbed_existing", 2: "duplicate_lead", 3: "scrubbed_opted_out"}
+    assert skip.managed_lead_ids == [20] and not skip.update and [c.row_no for c in skip.create] == [4]
     expire = decide(rows, facts, {}, opts(scrub=scrub, lead_management={"expire_existing": True}), "schedule")
-    assert expire.expire_lead_ids == [20] and [c.row_no for c in expire.create] == [2, 4]
+    assert expire.expire_leads == [(20, 2)] and [c.row_no for c in expire.create] == [2, 4]
     move = decide(rows, facts, {}, opts(scrub=scrub, lead_management={"move_to_schedule_id": 9}), "schedule")
-    assert move.move_lead_ids == [20] and [c.row_no for c in move.create] == [2, 4]
+    assert move.move_leads == [(20, 2)] and [c.row_no for c in move.create] == [2, 4]
+
+
+def test_a_lead_past_its_expiry_is_not_live_and_is_expired_as_it_is_met() -> None:
+    plan = decide([row(1, "+1")], {"+1": PhoneFacts("+1", stale_lead_id=7)}, {},
+                  opts(lead_management={"existing_leads": "skip"}), "schedule")
+    assert plan.stale_lead_ids == [7] and [c.row_no for c in plan.create] == [1] and not plan.rejections
+
+
+@pytest.mark.parametrize(("facts", "lm", "warning"), [
+    (PhoneFacts("+1", opted_out=True), {}, "not_enrolled_opted_out"),
+    (PhoneFacts("+1", blocked=True), {}, "not_enrolled_blocked"),
+    (PhoneFacts("+1"), {"opt": "opt_out"}, "not_enrolled_opted_out"),
+    (PhoneFacts("+1"), {"block": "block"}, "not_enrolled_blocked"),
+    (PhoneFacts("+1", opted_out=True), {"opt": "opt_in"}, None),
+    (PhoneFacts("+1", blocked=True), {"block": "unblock"}, None),
+])
+def test_a_contact_that_takes_no_calls_gets_its_lead_but_no_schedule_run(facts: PhoneFacts, lm: dict[str, Any],
+                                                                          warning: str | None) -> None:
+    plan = decide([row(1, "+1")], {"+1": facts}, {}, opts(lead_management=lm), "schedule")
+    assert [c.row_no for c in plan.create] == [1]
+    assert plan.not_enrolled == ({1} if warning else set())
+    assert plan.create[0].warnings == ([warning] if warning else [])
+
+
+def test_manage_schedule_never_starts_a_run_for_a_contact_that_takes_no_calls() -> None:
+    facts = {"+1": PhoneFacts("+1", opted_out=True, live_lead_id=10)}
+    start = decide([row(1, "+1")], facts, {}, opts(lead_management={"manage_schedule": "start"}), "schedule")
+    assert not start.managed_lead_ids and not start.stop_lead_ids and start.update[0][0].warnings == []
+    restart = decide([row(1, "+1")], facts, {}, opts(lead_management={"manage_schedule": "restart"}), "schedule")
+    assert not restart.managed_lead_ids and restart.stop_lead_ids == [10]
+    assert restart.update[0][0].warnings == ["schedule_stopped"]

@@ -93,6 +93,10 @@ class ScrubOptions(_Strict):
 
 class LeadManagementOptions(_Strict):
     expire_existing: bool = False
+    # The owner already has a live lead for the row's caller_id (and Expire Existing / Move are not chosen):
+    # "update" refreshes it with the row's values (counted in updated_leads), "skip" keeps it as it is and
+    # records the row as duplicate_lead.
+    existing_leads: Literal["update", "skip"] = "update"
     manage_schedule: Literal["nothing", "stop", "start", "restart"] = "nothing"
     opt: Literal["opt_out", "opt_in"] | None = None
     block: Literal["block", "unblock"] | None = None

@@ -38,3 +38,11 @@ class RowWarning(StrEnum):
     EXPIRES_IN_DROPPED = "expires_in_dropped"
     REMOTE_IP_DROPPED = "remote_ip_dropped"
     UNKNOWN_COUNTRY = "unknown_country"  # row's country column not understood; default country used
+    LEAD_PRIORITY_DROPPED = "lead_priority_dropped"  # not an integer 0..1000: the default priority applies
+    TRAFFIC_SOURCE_DROPPED = "traffic_source_dropped"  # not one of the company's traffic sources: the default
+    BUYERS_DROPPED = "buyers_dropped"  # a buyer that is not the company's: dropped, the others kept
+    NOT_ENROLLED_OPTED_OUT = "not_enrolled_opted_out"  # lead created for inbound matching, no schedule run
+    NOT_ENROLLED_BLOCKED = "not_enrolled_blocked"  # lead created for inbound matching, no schedule run
+    SCHEDULE_STOPPED = "schedule_stopped"  # Manage Schedule stopped the run of the lead this row refreshed
+    SCHEDULE_STARTED = "schedule_started"  # Manage Schedule started it (if it was not running)
+    SCHEDULE_RESTARTED = "schedule_restarted"  # Manage Schedule restarted it at the first action

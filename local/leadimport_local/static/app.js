@@ -330,6 +330,7 @@ function showResult(r) {
   $("rs-took").textContent = r.started_at && r.finished_at
     ? duration((Date.parse(r.finished_at) - Date.parse(r.started_at)) / 1000) : "–";
   $("rs-created").textContent = fmt(r.created_leads);
+  $("rs-updated").textContent = fmt(r.updated_leads || 0);
   $("rs-rejected").parentElement.classList.toggle("zero", !r.rejected_rows);
   $("rs-rejected").textContent = fmt(r.rejected_rows);
   $("rs-total").textContent = fmt(r.total_rows);

@@ -24,7 +24,7 @@ _COLUMNS = """
     id::text AS id, company_id, name, owner_type, owner_id, options, status, error, source, upload_key,
     object_version, object_size, file_encoding, file_delimiter, header, preview, split_offset, split_next_row,
     split_next_chunk, split_lease_until, split_done, total_rows, chunk_count, chunks_done, processed_rows,
-    created_leads, rejected_rows, unprocessed_rows, undone_leads, rejections, warnings, created_at, started_at,
+    created_leads, updated_leads, rejected_rows, unprocessed_rows, undone_leads, rejections, warnings, created_at, started_at,
     finished_at, updated_at
 """
 _FINAL = sorted(s.value for s in FINAL)
@@ -280,7 +280,7 @@ def mark_stuck(db: Database, stuck_after_minutes: int) -> list[str]:
 # ---- counters ----------------------------------------------------------------------------------
 
 def add_chunk_counters(conn: pg8000.native.Connection, import_id: str, *, chunks: int, processed: int, created: int,
-                       rejected: int, unprocessed: int, rejections: dict[str, int],
+                       updated: int, rejected: int, unprocessed: int, rejections: dict[str, int],
                        warnings: dict[str, int]) -> str:
     """Move the import's counters (in the chunk's transaction) and complete it after its last chunk.
     Returns the status after."""
@@ -289,6 +289,7 @@ def add_chunk_counters(conn: pg8000.native.Connection, import_id: str, *, chunks
                chunks_done = chunks_done + :chunks,
                processed_rows = processed_rows + :processed,
                created_leads = created_leads + :created,
+               updated_leads = updated_leads + :updated,
                rejected_rows = rejected_rows + :rejected,
                unprocessed_rows = unprocessed_rows + :unprocessed,
                rejections = jsonb_add_counts(rejections, CAST(:rej AS jsonb)),
@@ -296,7 +297,8 @@ def add_chunk_counters(conn: pg8000.native.Connection, import_id: str, *, chunks
                updated_at = now()
            WHERE id = CAST(:i AS uuid)
            RETURNING status, split_done, chunks_done, chunk_count""",
-        chunks=chunks, processed=processed, created=created, rejected=rejected, unprocessed=unprocessed,
+        chunks=chunks, processed=processed, created=created, updated=updated, rejected=rejected,
+        unprocessed=unprocessed,
         rej=json.dumps(rejections), warn=json.dumps(warnings), i=import_id,
     )
     status, split_done, done, count = rows[0]

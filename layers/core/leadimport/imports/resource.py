@@ -41,6 +41,7 @@ class ImportResource(_Out):
     total_rows: int = Field(ge=0, description="Rows in the file; while it is split, the rows read so far")
     processed_rows: int = Field(ge=0)
     created_leads: int = Field(ge=0)
+    updated_leads: int = Field(ge=0, description="Rows that refreshed the owner's live lead for their caller_id")
     rejected_rows: int = Field(ge=0)
     unprocessed_rows: int = Field(ge=0)
     rejections: dict[str, int] = Field(description="Rejected rows by reason code")
@@ -126,7 +127,8 @@ def to_resource(row: dict[str, Any]) -> ImportResource:
         owner=OwnerRef(type=row["owner_type"], id=str(row["owner_id"])), status=status, source=row["source"],
         dry_run=bool((row.get("options") or {}).get("dry_run")),
         total_rows=total if total is not None else (row["split_next_row"] - 1 if row["split_offset"] else 0),
-        processed_rows=row["processed_rows"], created_leads=row["created_leads"], rejected_rows=row["rejected_rows"],
+        processed_rows=row["processed_rows"], created_leads=row["created_leads"], updated_leads=row["updated_leads"],
+        rejected_rows=row["rejected_rows"],
         unprocessed_rows=row["unprocessed_rows"], rejections=dict(row["rejections"] or {}),
         warnings=dict(row["warnings"] or {}), progress=progress,
         file=FileInfo(encoding=row["file_encoding"], delimiter=row["file_delimiter"], size_bytes=row["object_size"]),

@@ -10,8 +10,13 @@ chunks processed earlier), it decides, in this order (the first rejection of a r
    earlier-processed chunk the claim decides, and when this chunk's row should win, the holding row is
    *taken over* (it becomes duplicate_in_file and its lead, if any, is expired by the store);
 3. scrub: scope history (existing, dialed, connected, converted, dispositions), then the contact's flags;
-4. the owner's existing live lead: Expire Existing replaces it, Move To Another Schedule moves it away,
-   otherwise the row is `duplicate_lead` and Manage Schedule acts on the existing lead.
+4. the owner's existing live lead (a lead past its expiry is not live: the plan expires it as it meets it):
+   Expire Existing replaces it, Move To Another Schedule moves it away, otherwise `existing_leads`
+   decides: `update` refreshes it with the row's values (counted as updated), `skip` records the row as
+   `duplicate_lead`; in both, Manage Schedule acts on the existing lead's run;
+5. calls: a contact that is opted out or blocked (after this import's own Opt-Out/Opt-In, Block/Unblock)
+   gets no schedule run: its new lead is created for inbound matching only, with a warning, and Manage
+   Schedule never starts a run for it.
 
 No I/O here: the service reads the facts and claims, calls `decide`, and the store applies the plan.
 """
@@ -22,7 +27,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from leadimport.options import ImportOptions
-from leadimport.reasons import Reason
+from leadimport.reasons import Reason, RowWarning
 from leadimport.rules.pipeline import LeadCandidate, RowRejection
 from leadimport.rules.scrub import NO_FACTS, PhoneFacts, blacklist_reason, scrub_reason
 
@@ -39,12 +44,16 @@ class Takeover:
 @dataclass(slots=True)
 class ChunkPlan:
     create: list[LeadCandidate] = field(default_factory=list)  # rows that get a new lead, in row order
+    update: list[tuple[LeadCandidate, int]] = field(default_factory=list)  # (row, the live lead it refreshes)
     rejections: list[RowRejection] = field(default_factory=list)  # this chunk's rows, rejected
     claims: dict[str, int] = field(default_factory=dict)  # phone -> row of this chunk that holds it now
     takeovers: list[Takeover] = field(default_factory=list)
-    expire_lead_ids: list[int] = field(default_factory=list)  # Expire Existing
-    move_lead_ids: list[int] = field(default_factory=list)  # Move To Another Schedule
+    expire_leads: list[tuple[int, int]] = field(default_factory=list)  # Expire Existing: (lead id, row)
+    move_leads: list[tuple[int, int]] = field(default_factory=list)  # Move To Another Schedule: (lead id, row)
+    stale_lead_ids: list[int] = field(default_factory=list)  # live by status, past their expiry: expire them
     managed_lead_ids: list[int] = field(default_factory=list)  # Manage Schedule acts on these
+    stop_lead_ids: list[int] = field(default_factory=list)  # Restart of a contact that takes no calls: stop only
+    not_enrolled: set[int] = field(default_factory=set)  # rows whose new lead gets no schedule run
 
 
 def decide(candidates: Iterable[LeadCandidate], facts: Mapping[str, PhoneFacts], claims: Mapping[str, int],
@@ -73,24 +82,61 @@ def decide(candidates: Iterable[LeadCandidate], facts: Mapping[str, PhoneFacts],
         winners.append(c)
 
     lm = options.lead_management
+    manages = lm.manage_schedule != "nothing" and owner_type == "schedule"
     for c in winners:
         f = facts.get(c.phone, NO_FACTS)
         hit = scrub_reason(f, options.scrub)
         if hit:
             plan.rejections.append(RowRejection(c.row_no, hit[0], hit[1], c.values))
             continue
+        if f.stale_lead_id is not None:
+            plan.stale_lead_ids.append(f.stale_lead_id)
+        no_calls = takes_no_calls(f, options)
         if f.live_lead_id is not None:
             if lm.expire_existing:
-                plan.expire_lead_ids.append(f.live_lead_id)
+                plan.expire_leads.append((f.live_lead_id, c.row_no))
             elif lm.move_to_schedule_id is not None:
-                plan.move_lead_ids.append(f.live_lead_id)
+                plan.move_leads.append((f.live_lead_id, c.row_no))
             else:
-                plan.managed_lead_ids.append(f.live_lead_id)
-                plan.rejections.append(RowRejection(c.row_no, Reason.DUPLICATE_LEAD,
-                                                    existing_lead_message(owner_type, lm.manage_schedule), c.values))
+                done: str | None = None  # what Manage Schedule does to the existing lead's run
+                if manages:
+                    if no_calls is None:
+                        plan.managed_lead_ids.append(f.live_lead_id)
+                        done = lm.manage_schedule
+                    elif lm.manage_schedule in ("stop", "restart"):
+                        plan.stop_lead_ids.append(f.live_lead_id)
+                        done = "stop"
+                if lm.existing_leads == "update":
+                    if done is not None:
+                        c.warnings.append(_MANAGED_WARNING[done])
+                    plan.update.append((c, f.live_lead_id))
+                else:
+                    plan.rejections.append(RowRejection(
+                        c.row_no, Reason.DUPLICATE_LEAD, existing_lead_message(owner_type, lm.manage_schedule),
+                        c.values))
                 continue
+        if no_calls is not None:
+            c.warnings.append(no_calls)
+            plan.not_enrolled.add(c.row_no)
         plan.create.append(c)
     return plan
+
+
+_MANAGED_WARNING = {"stop": RowWarning.SCHEDULE_STOPPED, "start": RowWarning.SCHEDULE_STARTED,
+                    "restart": RowWarning.SCHEDULE_RESTARTED}
+
+
+def takes_no_calls(facts: PhoneFacts, options: ImportOptions) -> str | None:
+    """The warning of a contact that must not be called (opted out or blocked, after this import's own flags),
+    or None when it may be."""
+    lm = options.lead_management
+    opted_out = lm.opt == "opt_out" or (lm.opt != "opt_in" and facts.opted_out)
+    blocked = lm.block == "block" or (lm.block != "unblock" and facts.blocked)
+    if opted_out:
+        return RowWarning.NOT_ENROLLED_OPTED_OUT
+    if blocked:
+        return RowWarning.NOT_ENROLLED_BLOCKED
+    return None
 
 
 def keeps_phone(held: int, row: int, policy: str) -> bool:

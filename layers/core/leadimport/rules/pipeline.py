@@ -42,6 +42,30 @@ class LeadCandidate:
     tokens: dict[str, str]
     values: dict[str, str]  # the row as it was in the file (source column -> value), for a later rejection
     warnings: list[str] = field(default_factory=list)
+    traffic_source_id: int | None = None  # the row's own, or the import's default
+    buyer_ids: tuple[int, ...] = ()  # the row's own, or the import's default
+
+
+@dataclass(frozen=True, slots=True)
+class CompanyRefs:
+    """The company's traffic sources and buyers, by id and by lower-cased name: a row may name its own."""
+
+    traffic_sources: dict[str, int] = field(default_factory=dict)  # "12" and "facebook ads" -> 12
+    buyers: dict[str, int] = field(default_factory=dict)
+
+    @staticmethod
+    def keyed(rows: list[tuple[int, str]]) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for id_, name in rows:
+            out.setdefault(name.strip().casefold(), id_)
+        for id_, _ in rows:
+            out[str(id_)] = id_
+        return out
+
+
+NO_REFS = CompanyRefs()
+TRAFFIC_SOURCE_COLUMNS = ("traffic_source", "traffic_source_id")
+BUYER_COLUMNS = ("buyers", "buyer_ids", "buyer")
 
 
 @dataclass(slots=True)
@@ -55,8 +79,10 @@ class RowRejection:
 class RowRules:
     """The row rules of one import, prepared once per chunk (column positions, normalizer)."""
 
-    def __init__(self, options: ImportOptions, source_columns: list[str], columns: list[str | None]):
+    def __init__(self, options: ImportOptions, source_columns: list[str], columns: list[str | None],
+                 refs: CompanyRefs = NO_REFS):
         self.options = options
+        self.refs = refs
         self.source_columns = source_columns
         self.columns = columns
         self.normalizer = PhoneNormalizer(options.default_country, options.phone_validation)
@@ -64,6 +90,8 @@ class RowRules:
         self._index = {name: i for i, name in self._kept}
         self._token_columns = [(i, name) for i, name in self._kept if name not in RESERVED_COLUMNS]
         d = options.defaults
+        self._default_traffic_source = d.traffic_source_id
+        self._default_buyers = tuple(d.buyer_ids)
         self._default_priority = d.lead_priority
         self._default_sub_id = d.sub_id
         self._additional = dict(options.additional_data)
@@ -104,14 +132,19 @@ class RowRules:
         if phone.extension:
             tokens["extension"] = phone.extension
 
-        lead_priority = clean_lead_priority(tokens.get("lead_priority"))
+        raw_priority = tokens.get("lead_priority")
+        lead_priority = clean_lead_priority(raw_priority)
         if lead_priority is None:
+            if raw_priority:
+                warnings.append(RowWarning.LEAD_PRIORITY_DROPPED)
             lead_priority = self._default_priority
             if lead_priority is not None:
                 tokens.setdefault("lead_priority", str(lead_priority))
         sub_id = (tokens.get("sub_id") or "")[:MAX_SUB_ID] or self._default_sub_id
         if sub_id and "sub_id" not in tokens:
             tokens["sub_id"] = sub_id
+
+        traffic_source_id, buyer_ids = self._traffic_source(tokens, warnings), self._buyers(tokens, warnings)
 
         # 3. Dedicated columns: a bad value is dropped with a warning, the row goes in
         raw_email = self._get(values, "email")
@@ -134,7 +167,38 @@ class RowRules:
             row_no=row_no, phone=phone.e164, region=phone.region, time_zone=phone.time_zone, email=email,
             expires_in_seconds=expires_in, remote_ip=remote_ip, lead_priority=lead_priority, sub_id=sub_id or None,
             tokens=tokens, values=self.source_values(values), warnings=warnings,
+            traffic_source_id=traffic_source_id, buyer_ids=buyer_ids,
         )
+
+    def _traffic_source(self, tokens: dict[str, str], warnings: list[str]) -> int | None:
+        """The row's own traffic source (an id or a name of the company's), else the import's default."""
+        raw = next((tokens[c] for c in TRAFFIC_SOURCE_COLUMNS if tokens.get(c)), None)
+        if raw is None:
+            return self._default_traffic_source
+        found = self.refs.traffic_sources.get(raw.strip().casefold())
+        if found is None:
+            warnings.append(RowWarning.TRAFFIC_SOURCE_DROPPED)
+            return self._default_traffic_source
+        return found
+
+    def _buyers(self, tokens: dict[str, str], warnings: list[str]) -> tuple[int, ...]:
+        """The row's own buyers (ids or names of the company's, separated by , ; or |), else the default."""
+        raw = next((tokens[c] for c in BUYER_COLUMNS if tokens.get(c)), None)
+        if raw is None:
+            return self._default_buyers
+        found: list[int] = []
+        unknown = False
+        for part in raw.replace(";", ",").replace("|", ",").split(","):
+            if not part.strip():
+                continue
+            buyer = self.refs.buyers.get(part.strip().casefold())
+            if buyer is None:
+                unknown = True
+            elif buyer not in found:
+                found.append(buyer)
+        if unknown:
+            warnings.append(RowWarning.BUYERS_DROPPED)
+        return tuple(found) if found else self._default_buyers
 
     def _failed_validation(self, raw_email: str, email: str | None, tokens: dict[str, str],
                            region: str | None, e164: str) -> str | None:
@@ -157,4 +221,4 @@ class RowRules:
         return None
 
 
-__all__ = ["RESERVED_COLUMNS", "LeadCandidate", "RowRejection", "RowRules", "RowWarning"]
+__all__ = ["NO_REFS", "RESERVED_COLUMNS", "CompanyRefs", "LeadCandidate", "RowRejection", "RowRules", "RowWarning"]

@@ -28,6 +28,8 @@ class PhoneFacts:
     dispositions: frozenset[str] = field(default_factory=frozenset)
     # The live lead of the import's own owner with this caller_id, if any:
     live_lead_id: int | None = None
+    # A lead of the owner still marked live but past its expiry: dead for every rule, the importer expires it.
+    stale_lead_id: int | None = None
 
 
 NO_FACTS = PhoneFacts(phone="")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -27,8 +27,9 @@ from leadimport.messages import ChunkMessage
 from leadimport.options import ImportOptions
 from leadimport.reasons import Reason
 from leadimport.rules.chunk_plan import Takeover, decide
-from leadimport.rules.pipeline import LeadCandidate, RowRejection, RowRules
+from leadimport.rules.pipeline import CompanyRefs, LeadCandidate, RowRejection, RowRules
 from leadimport.store import chunks as sql
+from leadimport.store.companies import company_refs
 from leadimport.store.db import Database
 from leadimport.store.tokens import TokenStamp, TokenStore
 
@@ -46,6 +47,7 @@ class ChunkResult:
     chunk_no: int
     outcome: str  # processed | duplicate | skipped | unknown_import
     created: int = 0
+    updated: int = 0
     rejected: int = 0
     unprocessed: int = 0
     import_status: str | None = None
@@ -56,6 +58,7 @@ class ChunkImporter:
         self.db = db
         self.tokens = tokens
         self._actions: dict[tuple[int, int], tuple[float, tuple[int, int] | None]] = {}
+        self._refs: dict[int, tuple[float, CompanyRefs]] = {}
 
     def record_unreadable(self, body: str, error: str) -> str | None:
         return record_unreadable_chunk(self.db, body, error)
@@ -69,7 +72,7 @@ class ChunkImporter:
             return self._skip(msg, imp)
 
         options = ImportOptions.model_validate(imp["options"])
-        rules = RowRules(options, msg.source_columns, msg.columns)
+        rules = RowRules(options, msg.source_columns, msg.columns, self._company_refs(imp["company_id"]))
         candidates: list[LeadCandidate] = []
         rejections: list[RowRejection] = [
             RowRejection(r.row_no, r.reason, r.message, rules.source_values(r.values)) for r in msg.rejected
@@ -97,8 +100,8 @@ class ChunkImporter:
             message = _UNPROCESSED_MESSAGE[imp["status"]]
             sql.insert_rejections(conn, msg.import_id, [RowRejection(n, Reason.UNPROCESSED, message,
                                                                      rules.source_values(v)) for n, v in rows])
-            status = import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, rejected=0,
-                                                    unprocessed=len(rows), rejections={}, warnings={})
+            status = import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
+                                                    rejected=0, unprocessed=len(rows), rejections={}, warnings={})
         return ChunkResult(msg.import_id, msg.chunk_no, "skipped", unprocessed=len(rows), import_status=status)
 
     def _write(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
@@ -127,73 +130,77 @@ class ChunkImporter:
 
             # Apply.
             sql.save_phone_claims(conn, msg.import_id, plan.claims)
-            takeover_rejections: list[RowRejection] = []
-            takeover_created = 0
+            lost_to_takeover = Takeovers()
             if plan.takeovers:
-                takeover_rejections, takeover_created = self._take_over(conn, msg.import_id, company_id,
-                                                                        plan.takeovers)
+                lost_to_takeover = self._take_over(conn, msg.import_id, company_id, plan.takeovers)
             if lm.copy_to_this_schedule_from is not None and plan.create:
                 self._copy_from(conn, company_id, lm.copy_to_this_schedule_from.type,
                                 lm.copy_to_this_schedule_from.id, plan.create)
             stamps: list[TokenStamp] = []
             if options.dry_run:
-                created_count = len(plan.create)
+                created_count, updated_count = len(plan.create), len(plan.update)
             else:
-                sql.expire_leads(conn, company_id, plan.expire_lead_ids)
-                stamps.extend(self._move(conn, company_id, plan.move_lead_ids, lm.move_to_schedule_id))
-                if plan.managed_lead_ids and lm.manage_schedule != "nothing" and owner_type == "schedule":
+                sql.expire_leads(conn, company_id, plan.stale_lead_ids)  # past their expiry: not live for any rule
+                sql.apply_contact_flags(conn, company_id, msg.import_id, candidates, lm.opt, lm.block)
+                sql.expire_leads_logged(conn, company_id, msg.import_id, plan.expire_leads)
+                stamps.extend(self._move(conn, company_id, msg.import_id, plan.move_leads, lm.move_to_schedule_id))
+                if plan.managed_lead_ids:
                     action = self._first_action(conn, company_id, owner_id)
                     sql.manage_schedule_runs(
-                        conn, company_id, owner_id, plan.managed_lead_ids, lm.manage_schedule,
+                        conn, company_id, msg.import_id, owner_id, plan.managed_lead_ids, lm.manage_schedule,
                         action[0] if action else None,
                         datetime.now(UTC) + timedelta(minutes=action[1]) if action else None)
+                sql.end_runs(conn, company_id, msg.import_id, plan.stop_lead_ids)
+                now = datetime.now(UTC)
+                refreshed = sql.update_leads(
+                    conn, company_id, msg.import_id,
+                    [(c, lead_id, _expires_at(c, options, now)) for c, lead_id in plan.update], lm.max_contact_attempts)
+                updated_count = len(refreshed)
+                stamps.extend(TokenStamp(company_id, owner_type, owner_id, phone, tokens, expires_at)
+                              for phone, tokens, expires_at in refreshed)
                 created, lost = self._create_leads(conn, msg.import_id, company_id, owner_type, owner_id,
-                                                   plan.create, options)
+                                                   plan.create, plan.not_enrolled, options)
                 rejections.extend(lost)
                 created_count = len(created)
                 stamps.extend(TokenStamp(company_id, owner_type, owner_id, c.phone, c.tokens, expires_at)
                               for c, expires_at in created)
 
-            all_rejections = rejections + takeover_rejections
+            all_rejections = rejections + lost_to_takeover.rejections
             sql.insert_rejections(conn, msg.import_id, all_rejections)
-            warnings = Counter(w for c in plan.create for w in c.warnings)
+            warnings = Counter(w for c in [*plan.create, *(c for c, _ in plan.update)] for w in c.warnings)
             status = import_repo.add_chunk_counters(
                 conn, msg.import_id, chunks=1, processed=msg.row_count,
-                created=created_count - takeover_created, rejected=len(rejections) + takeover_created,
+                created=created_count - lost_to_takeover.created, updated=updated_count - lost_to_takeover.updated,
+                rejected=len(rejections) + lost_to_takeover.created + lost_to_takeover.updated,
                 unprocessed=0, rejections=dict(Counter(r.reason for r in all_rejections)), warnings=dict(warnings),
             )
-            sql.record_chunk_counts(conn, msg.import_id, msg.chunk_no, created_count, len(rejections))
+            sql.record_chunk_counts(conn, msg.import_id, msg.chunk_no, created_count, updated_count, len(rejections))
             if stamps:
                 # Last, still inside the transaction: a Redis failure rolls the chunk back for a retry.
                 self.tokens.stamp(stamps)
         logger.info("chunk imported", extra={"import_id": msg.import_id, "chunk": msg.chunk_no,
-                                             "created_leads": created_count, "rejected_rows": len(rejections),
-                                             "import_status": status})
-        return ChunkResult(msg.import_id, msg.chunk_no, "processed", created=created_count, rejected=len(rejections),
-                           import_status=status)
+                                             "created_leads": created_count, "updated_leads": updated_count,
+                                             "rejected_rows": len(rejections), "import_status": status})
+        return ChunkResult(msg.import_id, msg.chunk_no, "processed", created=created_count, updated=updated_count,
+                           rejected=len(rejections), import_status=status)
 
     def _create_leads(self, conn: Any, import_id: str, company_id: int, owner_type: str, owner_id: int,
-                      final: list[LeadCandidate], options: ImportOptions
+                      final: list[LeadCandidate], not_enrolled: set[int], options: ImportOptions
                       ) -> tuple[list[tuple[LeadCandidate, datetime | None]], list[RowRejection]]:
         """Contacts, then leads with their enrollments; returns (row, expires_at) of the leads created, and the
         rows that lost their live lead to another import at the same moment."""
         if not final:
             return [], []
         lm = options.lead_management
-        contacts = sql.upsert_contacts(conn, company_id, sorted(final, key=lambda c: c.phone), lm.opt, lm.block)
+        # Opt/Block flags were applied to every row's contact already (apply_contact_flags): keep them here.
+        contacts = sql.upsert_contacts(conn, company_id, sorted(final, key=lambda c: c.phone), None, None)
         now = datetime.now(UTC)
-        default_expiry = lm.hours_until_expiration * 3600 if lm.hours_until_expiration else None
-        leads: list[sql.NewLead] = []
-        for c in final:
-            seconds = c.expires_in_seconds if c.expires_in_seconds is not None else default_expiry
-            leads.append(sql.NewLead(c, contacts[c.phone], now + timedelta(seconds=seconds) if seconds is not None
-                                     else None))
-        d = options.defaults
+        leads = [sql.NewLead(c, contacts[c.phone], _expires_at(c, options, now)) for c in final]
         created_rows = set(sql.insert_leads(
             conn, company_id=company_id, owner_type=owner_type, owner_id=owner_id, import_id=import_id, leads=leads,
-            traffic_source_id=d.traffic_source_id, buyer_ids=list(d.buyer_ids),
             max_contact_attempts=lm.max_contact_attempts,
             enroll_in=self._enrollments(conn, company_id, owner_type, owner_id, options, now),
+            not_enrolled=not_enrolled,
         ))
         created = [(lead.candidate, lead.expires_at) for lead in leads if lead.candidate.row_no in created_rows]
         lost = [RowRejection(c.row_no, Reason.DUPLICATE_LEAD,
@@ -218,6 +225,14 @@ class ChunkImporter:
                 out.append((schedule_id, action[0], now + timedelta(minutes=action[1])))
         return out
 
+    def _company_refs(self, company_id: int) -> CompanyRefs:
+        """The company's traffic sources and buyers (rows may name their own), cached per container."""
+        cached = self._refs.get(company_id)
+        if cached is None or cached[0] < time.monotonic():
+            cached = (time.monotonic() + ACTION_CACHE_SECONDS, company_refs(self.db, company_id))
+            self._refs[company_id] = cached
+        return cached[1]
+
     def _first_action(self, conn: Any, company_id: int, schedule_id: int) -> tuple[int, int] | None:
         key = (company_id, schedule_id)
         cached = self._actions.get(key)
@@ -226,12 +241,13 @@ class ChunkImporter:
             self._actions[key] = cached
         return cached[1]
 
-    def _move(self, conn: Any, company_id: int, lead_ids: list[int], schedule_id: int | None) -> list[TokenStamp]:
+    def _move(self, conn: Any, company_id: int, import_id: str, leads: list[tuple[int, int]],
+              schedule_id: int | None) -> list[TokenStamp]:
         """Move To Another Schedule; returns the moved leads' tokens to stamp under their new owner."""
-        if not lead_ids or schedule_id is None:
+        if not leads or schedule_id is None:
             return []
         action = self._first_action(conn, company_id, schedule_id)
-        moved = sql.move_leads(conn, company_id, lead_ids, schedule_id, action[0] if action else None,
+        moved = sql.move_leads(conn, company_id, import_id, leads, schedule_id, action[0] if action else None,
                                datetime.now(UTC) + timedelta(minutes=action[1]) if action else None)
         return [TokenStamp(company_id, "schedule", schedule_id, phone, tokens, expires_at)
                 for phone, tokens, expires_at in moved]
@@ -248,18 +264,39 @@ class ChunkImporter:
                 c.tokens = {**tokens, **c.tokens}
                 c.email = c.email or email
 
-    def _take_over(self, conn: Any, import_id: str, company_id: int,
-                   takeovers: list[Takeover]) -> tuple[list[RowRejection], int]:
+    def _take_over(self, conn: Any, import_id: str, company_id: int, takeovers: list[Takeover]) -> Takeovers:
         """Rows of earlier-processed chunks that lost their phone to a row of this chunk (the plan's takeovers)
-        become duplicate_in_file; their leads, if they created one, expire. Returns the rejections to record
-        and how many of those rows had counted as created."""
+        become duplicate_in_file; a lead one created expires (a lead one refreshed is refreshed again by the
+        winner). Returns the rejections to record and how many of those rows had counted as created / updated."""
         held_rows = [t.held_row for t in takeovers]
         already_rejected = sql.rejected_rows(conn, import_id, held_rows)
+        updated = sql.updated_rows(conn, import_id, held_rows)
         leads = sql.lead_rows_for_takeover(conn, import_id, held_rows)
         sql.expire_leads(conn, company_id, [lead_id for lead_id, _ in leads])
-        out = [RowRejection(t.held_row, Reason.DUPLICATE_IN_FILE, t.message, {})
-               for t in takeovers if t.held_row not in already_rejected]
-        return out, len(out)
+        out = Takeovers()
+        for t in takeovers:
+            if t.held_row in already_rejected:
+                continue
+            out.rejections.append(RowRejection(t.held_row, Reason.DUPLICATE_IN_FILE, t.message, {}))
+            if t.held_row in updated:
+                out.updated += 1
+            else:
+                out.created += 1
+        return out
+
+
+@dataclass
+class Takeovers:
+    rejections: list[RowRejection] = field(default_factory=list)
+    created: int = 0  # of those rows, how many had counted as created
+    updated: int = 0  # ... and as updated
+
+
+def _expires_at(c: LeadCandidate, options: ImportOptions, now: datetime) -> datetime | None:
+    """The row's own expires_in, else the import's Hours Until Expiration, else none."""
+    hours = options.lead_management.hours_until_expiration
+    seconds = c.expires_in_seconds if c.expires_in_seconds is not None else (hours * 3600 if hours else None)
+    return now + timedelta(seconds=seconds) if seconds is not None else None
 
 
 def _describe_unreadable(chunk_no: int | None, error: str) -> str:

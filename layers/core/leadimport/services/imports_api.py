@@ -221,27 +221,24 @@ class ImportsApi:
         return self.get(company_id, import_id)
 
     def undo(self, company_id: int, import_id: str) -> ImportResource:
-        """Expire the leads this import created that are still live, end their enrollments and drop their
-        tokens. Contacts and other imports' leads stay. Running it again changes nothing more."""
+        """Put back what the import did: its leads expire (runs ended, tokens dropped); the leads it expired,
+        moved or refreshed come back as they were (runs and tokens too) unless something newer replaced them;
+        contacts get back the flags it changed. Running it again changes nothing more."""
         row = self._row(company_id, import_id)
         if row["status"] not in (ImportStatus.COMPLETED, ImportStatus.CANCELLED):
             raise ConflictError("not_finished", f"Only a finished import can be undone; this one is {row['status']}.")
         if (row["options"] or {}).get("dry_run"):
             raise ConflictError("dry_run", "A dry run created nothing to undo.")
+        from leadimport.store.leads import undo_import  # Redis only when an undo needs it
+
         with self.db.transaction() as conn:
             import_repo.lock_for_undo(conn, company_id, import_id)
-            expired = conn.run(
-                """WITH l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
-                              WHERE company_id = :c AND import_id = CAST(:i AS uuid) AND status = 'live'
-                              RETURNING id, owner_type, owner_id, caller_id),
-                        e AS (UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
-                              WHERE lead_id IN (SELECT id FROM l) AND status = 'active')
-                   SELECT owner_type, owner_id, caller_id FROM l""",
-                c=company_id, i=import_id,
-            ) or []
-            import_repo.add_undone(conn, import_id, len(expired))
+            restored = undo_import(conn, company_id, import_id)
+            import_repo.add_undone(conn, import_id, restored.expired_created)
             # Inside the transaction: if Redis is down the undo rolls back and can simply be asked again.
-            self._tokens().remove((company_id, t, o, p) for t, o, p in expired)
+            tokens = self._tokens()
+            tokens.remove(restored.removed)
+            tokens.stamp(restored.stamps)
         return self.get(company_id, import_id)
 
     def _tokens(self) -> TokenStore:

@@ -38,11 +38,14 @@ from leadimport.imports import repository as import_repo
 from leadimport.imports.status import ImportStatus
 from leadimport.messages import ChunkMessage, ReaderRejection
 from leadimport.options import ImportOptions, InvalidOptionsError, Owner, options_json, parse_options
+from leadimport.reasons import Reason
+from leadimport.rules.chunk_plan import decide
 from leadimport.rules.pipeline import LeadCandidate, RowRules
 from leadimport.services.continuation import Continuation
 from leadimport.services.import_options import check_import_options
+from leadimport.store import chunks as chunk_sql
 from leadimport.store.aws import ChunkQueue, UploadStore
-from leadimport.store.companies import company_exists
+from leadimport.store.companies import company_exists, company_refs
 from leadimport.store.db import Database
 
 logger = Logger(child=True)
@@ -237,9 +240,11 @@ class Splitter:
 
     def _preview(self, import_id: str, job: dict[str, Any], header: CsvHeader, columns: list[str | None],
                  options: ImportOptions, mapping: dict[str, str | None]) -> SplitOutcome:
-        """Read the first rows and run them through the worker's row rules, then wait for the user."""
-        rules = RowRules(options, header.columns, columns)
+        """Read the first rows and run them through the worker's row rules and chunk plan (against what the
+        database knows now: blacklist, scrub, the owner's live leads), then wait for the user."""
+        rules = RowRules(options, header.columns, columns, company_refs(self.db, job["company_id"]))
         preview_rows: list[dict[str, Any]] = []
+        candidates: dict[int, LeadCandidate] = {}
         with self.uploads.open(job["upload_key"], header.data_offset, job["object_version"]) as stream:
             rows = list(itertools.islice(iter_rows(stream, header, limits=self.config.limits), PREVIEW_ROWS))
         for row in rows:
@@ -253,11 +258,13 @@ class Splitter:
                 if isinstance(result, LeadCandidate):
                     outcome = {"row": row.row_no, "outcome": "accepted", "caller_id": result.phone,
                                "country": result.region, "tokens": result.tokens, "warnings": result.warnings}
+                    candidates[row.row_no] = result
                 else:
                     outcome = {"row": row.row_no, "outcome": "rejected", "reason": result.reason,
                                "message": result.message}
             outcome["values"] = values
             preview_rows.append(outcome)
+        self._preview_plan(job, options, candidates, preview_rows)
         if not preview_rows:
             raise no_data_rows_error()
         preview = {
@@ -269,6 +276,36 @@ class Splitter:
         if not import_repo.save_preview(self.db, import_id, preview, _header_to_json(header, columns)):
             return SplitOutcome(import_id, "skipped", "the import changed while its preview was read")
         return SplitOutcome(import_id, "awaiting_confirmation")
+
+    def _preview_plan(self, job: dict[str, Any], options: ImportOptions, candidates: dict[int, LeadCandidate],
+                      preview_rows: list[dict[str, Any]]) -> None:
+        """What the chunk plan would do with the accepted preview rows: the rejections it adds (blacklist,
+        duplicates, scrub, duplicate_lead) and, per row, what happens to the owner's live lead for the number
+        (`existing_lead`: update, skip, expire or move)."""
+        if not candidates:
+            return
+        company_id, owner_type, owner_id = job["company_id"], job["owner_type"], job["owner_id"]
+        phones = sorted({c.phone for c in candidates.values()})
+        with self.db.transaction() as conn:
+            scope_offer = (chunk_sql.scope_offer_id(conn, company_id, owner_type, owner_id)
+                           if options.scrub.scope == "offer" else None)
+            facts = chunk_sql.phone_facts(conn, company_id=company_id, import_id=job["id"], owner_type=owner_type,
+                                          owner_id=owner_id, phones=phones, scope=options.scrub.scope,
+                                          scope_offer_id=scope_offer)
+        plan = decide(list(candidates.values()), facts, {}, options, owner_type)
+        existing: dict[int, str] = {c.row_no: "update" for c, _ in plan.update}
+        existing.update({row: "expire" for _, row in plan.expire_leads})
+        existing.update({row: "move" for _, row in plan.move_leads})
+        rejected = {r.row_no: r for r in plan.rejections}
+        existing.update({n: "skip" for n, r in rejected.items() if r.reason == Reason.DUPLICATE_LEAD})
+        for outcome in preview_rows:
+            n = outcome["row"]
+            if n in rejected:
+                outcome.update(outcome="rejected", reason=rejected[n].reason, message=rejected[n].message)
+                for key in ("caller_id", "country", "tokens", "warnings"):
+                    outcome.pop(key, None)
+            if n in existing:
+                outcome["existing_lead"] = existing[n]
 
     def _save_header(self, import_id: str, header: CsvHeader, columns: list[str | None]) -> None:
         import_repo.save_header(self.db, import_id, _header_to_json(header, columns), {w: 1 for w in header.warnings})

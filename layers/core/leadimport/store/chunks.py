@@ -13,7 +13,7 @@ enrollments written by the lead insert itself, this took ~13% off the worker's C
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -75,7 +75,8 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
         """
         WITH p AS (SELECT DISTINCT unnest(CAST(:phones AS text[])) AS phone),
         scoped AS (
-            SELECT l.id, l.caller_id FROM leads l
+            SELECT l.id, l.caller_id, l.status <> 'expired' AND (l.expires_at IS NULL OR l.expires_at > now()) AS alive
+            FROM leads l
             WHERE :scope <> 'none' AND l.company_id = :c AND l.caller_id = ANY(CAST(:phones AS text[]))
               AND l.import_id IS DISTINCT FROM CAST(:imp AS uuid)
               AND (:scope = 'company'
@@ -85,15 +86,15 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
                    OR (l.owner_type = :ot AND l.owner_id = :oid))
         ),
         history AS (
-            SELECT s.caller_id, bool_or(k.dialed) AS dialed, bool_or(k.connected) AS connected,
+            SELECT s.caller_id, bool_or(s.alive) AS existing, bool_or(k.dialed) AS dialed, bool_or(k.connected) AS connected,
                    bool_or(k.converted) AS converted,
                    array_remove(array_agg(DISTINCT k.disposition), NULL) AS dispositions
             FROM scoped s LEFT JOIN calls k ON k.company_id = :c AND k.lead_id = s.id
             GROUP BY s.caller_id
         )
         SELECT p.phone, b.phone IS NOT NULL, ct.id, COALESCE(ct.opted_out, false), COALESCE(ct.blocked, false),
-               h.caller_id IS NOT NULL, COALESCE(h.dialed, false), COALESCE(h.connected, false),
-               COALESCE(h.converted, false), COALESCE(h.dispositions, '{}'), live.id
+               COALESCE(h.existing, false), COALESCE(h.dialed, false), COALESCE(h.connected, false),
+               COALESCE(h.converted, false), COALESCE(h.dispositions, '{}'), live.id, live.stale
         FROM p
         -- LATERAL + LIMIT 1: one index probe per phone. A plain join let the planner hash every live lead
         -- of the owner (or every contact of the company) on each chunk: cost growing with the tables.
@@ -102,7 +103,8 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
         LEFT JOIN LATERAL (SELECT x.id, x.opted_out, x.blocked FROM contacts x
                            WHERE x.company_id = :c AND x.phone = p.phone LIMIT 1) ct ON true
         LEFT JOIN history h ON h.caller_id = p.phone
-        LEFT JOIN LATERAL (SELECT x.id FROM leads x
+        -- A lead still marked live but past its expiry is "stale": dead for every rule (the importer expires it).
+        LEFT JOIN LATERAL (SELECT x.id, x.expires_at IS NOT NULL AND x.expires_at <= now() AS stale FROM leads x
                            WHERE x.company_id = :c AND x.owner_type = :ot AND x.owner_id = :oid
                              AND x.caller_id = p.phone AND x.status = 'live'
                              -- this import's own lead for the phone is an in-file duplicate, decided by the claims
@@ -117,7 +119,7 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
     return {
         r[0]: PhoneFacts(phone=r[0], blacklisted=r[1], contact_id=r[2], opted_out=r[3], blocked=r[4], existing=r[5],
                          dialed=r[6], connected=r[7], converted=r[8], dispositions=frozenset(r[9] or ()),
-                         live_lead_id=r[10])
+                         live_lead_id=None if r[11] else r[10], stale_lead_id=r[10] if r[11] else None)
         for r in rows or []
     }
 
@@ -198,12 +200,13 @@ class NewLead:
 
 
 def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type: str, owner_id: int, import_id: str,
-                 leads: Sequence[NewLead], traffic_source_id: int | None, buyer_ids: list[int],
-                 max_contact_attempts: int | None, enroll_in: list[tuple[int, int, datetime]]) -> list[int]:
+                 leads: Sequence[NewLead], max_contact_attempts: int | None,
+                 enroll_in: list[tuple[int, int, datetime]], not_enrolled: Collection[int] = ()) -> list[int]:
     """Insert the leads and, in the same statement, enroll the created ones (`enroll_in`: (schedule id, action
-    position, next action time)); returns the rows of those created. A row whose owner already has a
-    live lead for the phone is not inserted (the unique index) and not returned. `contact_ids` come from
-    upsert_contacts."""
+    position, next action time)) but the rows in `not_enrolled` (contacts that take no calls); returns the
+    rows of those created. A row whose owner already has a live lead for the phone is not inserted (the
+    unique index) and not returned. Contact ids come from upsert_contacts; each row carries its own traffic
+    source and buyers (its own values, or the import's defaults)."""
     if not leads:
         return []
     first = enroll_in[0] if enroll_in else None
@@ -212,24 +215,27 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
                INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
                                   lead_priority, traffic_source_id, buyer_ids, sub_id, tokens, max_contact_attempts,
                                   next_action_at, import_id, import_row)
-               SELECT :c, :ot, :oid, t.contact_id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, :ts,
-                      CAST(:buyers AS bigint[]), t.sub_id, t.tokens, :mca, CAST(:next_at AS timestamptz),
+               SELECT :c, :ot, :oid, t.contact_id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, t.ts,
+                      CAST(t.buyers AS bigint[]), t.sub_id, t.tokens, :mca,
+                      CASE WHEN t.row_no <> ALL(CAST(:no_enroll AS int[])) THEN CAST(:next_at AS timestamptz) END,
                       CAST(:imp AS uuid), t.row_no
                FROM json_to_recordset(CAST(:rows AS json))
                     AS t(row_no int, phone text, contact_id bigint, email text, exp timestamptz, ip text, prio int,
-                         sub_id text, tokens jsonb)
+                         ts bigint, buyers text, sub_id text, tokens jsonb)
                ON CONFLICT DO NOTHING
                RETURNING id, import_row),
            enrolled AS (
                INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
                SELECT :c, created.id, e.s, e.pos, e.at
-               FROM created CROSS JOIN json_to_recordset(CAST(:enroll AS json)) AS e(s bigint, pos int, at timestamptz))
+               FROM created CROSS JOIN json_to_recordset(CAST(:enroll AS json)) AS e(s bigint, pos int, at timestamptz)
+               WHERE created.import_row <> ALL(CAST(:no_enroll AS int[])))
            SELECT CAST(COALESCE(json_agg(json_build_array(id, import_row)), '[]') AS text) FROM created""",
-        c=company_id, ot=owner_type, oid=owner_id, ts=traffic_source_id, buyers=id_array(buyer_ids),
+        c=company_id, ot=owner_type, oid=owner_id, no_enroll=id_array(sorted(not_enrolled)),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
         rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id, "email": c.email,
                      "exp": lead.expires_at.isoformat() if lead.expires_at else None, "ip": c.remote_ip,
-                     "prio": c.lead_priority, "sub_id": c.sub_id, "tokens": _pg_safe(c.tokens)}
+                     "prio": c.lead_priority, "ts": c.traffic_source_id, "buyers": id_array(c.buyer_ids),
+                     "sub_id": c.sub_id, "tokens": _pg_safe(c.tokens)}
                     for lead in leads for c in (lead.candidate,)]),
         enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
     )
@@ -259,12 +265,15 @@ def expire_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list
         )
 
 
-def manage_schedule_runs(conn: pg8000.native.Connection, company_id: int, schedule_id: int, lead_ids: list[int],
-                         mode: str, first_position: int | None, next_action_at: datetime | None) -> None:
+def manage_schedule_runs(conn: pg8000.native.Connection, company_id: int, import_id: str, schedule_id: int,
+                         lead_ids: list[int], mode: str, first_position: int | None,
+                         next_action_at: datetime | None) -> None:
     """Manage Schedule for existing live leads: stop (end the run), start (enroll at the first action
-    unless running), restart (end the run and enroll again at the first action)."""
+    unless running), restart (end the run and enroll again at the first action). The runs as they were are
+    recorded for undo."""
     if not lead_ids:
         return
+    log_runs(conn, company_id, import_id, lead_ids)
     if mode in ("stop", "restart"):
         conn.run(
             """UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
@@ -281,24 +290,66 @@ def manage_schedule_runs(conn: pg8000.native.Connection, company_id: int, schedu
         )
 
 
-def move_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list[int], schedule_id: int,
-               first_position: int | None, next_action_at: datetime | None
-               ) -> list[tuple[str, dict[str, str], datetime | None]]:
-    """Move To Another Schedule: live leads leave their owner for `schedule_id` and start its first action.
-    A live lead the target already had for the same caller_id expires (the moved lead replaces it).
-    Returns (caller_id, tokens, expires_at) of the moved leads, for their tokens under the new owner."""
-    if not lead_ids:
-        return []
-    ids = id_array(lead_ids)
+_PREVIOUS = """jsonb_build_object(
+        'status', l.status, 'owner_type', l.owner_type, 'owner_id', l.owner_id, 'next_action_at', l.next_action_at,
+        'email', l.email, 'expires_at', l.expires_at, 'remote_ip', l.remote_ip, 'lead_priority', l.lead_priority,
+        'traffic_source_id', l.traffic_source_id, 'buyer_ids', l.buyer_ids, 'sub_id', l.sub_id, 'tokens', l.tokens,
+        'max_contact_attempts', l.max_contact_attempts,
+        'enrollments', COALESCE((SELECT jsonb_agg(jsonb_build_object('schedule_id', e.schedule_id,
+                                                                     'position', e.action_position,
+                                                                     'next_action_at', e.next_action_at))
+                                 FROM schedule_enrollments e WHERE e.lead_id = l.id AND e.status = 'active'),
+                                '[]'::jsonb))"""
+"""A lead as it was before an import changed it (a constant SQL expression over `l`), for undo."""
+
+
+def expire_leads_logged(conn: pg8000.native.Connection, company_id: int, import_id: str,
+                        leads: Sequence[tuple[int, int]]) -> None:
+    """Expire Existing: the owner's live leads (lead id, the row that replaces it) expire and leave their
+    schedule; what they were is recorded for undo."""
+    if not leads:
+        return
+    ids = id_array([lead for lead, _ in leads])
     conn.run(
-        """WITH src AS (SELECT caller_id FROM leads WHERE company_id = :c AND id = ANY(CAST(:ids AS bigint[]))
-                        AND status = 'live'),
-                clash AS (UPDATE leads t SET status = 'expired', next_action_at = NULL, updated_at = now()
-                          FROM src WHERE t.company_id = :c AND t.owner_type = 'schedule' AND t.owner_id = :s
-                            AND t.caller_id = src.caller_id AND t.status = 'live' RETURNING t.id)
+        f"""WITH t AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(l bigint, r int)),
+                 prev AS (SELECT l.id, t.r, {_PREVIOUS} AS previous FROM leads l JOIN t ON t.l = l.id
+                          WHERE l.company_id = :c AND l.status = 'live'),
+                 log AS (INSERT INTO lead_import_changes (import_id, lead_id, kind, row_no, previous)
+                         SELECT CAST(:imp AS uuid), id, 'expired', r, previous FROM prev ON CONFLICT DO NOTHING),
+                 l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
+                       WHERE company_id = :c AND id IN (SELECT id FROM prev) RETURNING id)
+            UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
+            WHERE lead_id = ANY(CAST(:ids AS bigint[])) AND lead_id IN (SELECT id FROM l) AND status = 'active'""",  # noqa: S608 - constant
+        c=company_id, imp=import_id, ids=ids, rows=_json([{"l": lead, "r": row} for lead, row in leads]),
+    )
+
+
+def move_leads(conn: pg8000.native.Connection, company_id: int, import_id: str, leads: Sequence[tuple[int, int]],
+               schedule_id: int, first_position: int | None, next_action_at: datetime | None
+               ) -> list[tuple[str, dict[str, str], datetime | None]]:
+    """Move To Another Schedule: live leads (lead id, the row that moves it) leave their owner for `schedule_id`
+    and start its first action. A live lead the target already had for the same caller_id expires (the moved
+    lead replaces it). What each was is recorded for undo. Returns (caller_id, tokens, expires_at) of the moved
+    leads, for their tokens under the new owner."""
+    if not leads:
+        return []
+    ids = id_array([lead for lead, _ in leads])
+    conn.run(
+        f"""WITH t AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(l bigint, r int)),
+                src AS (SELECT l.id, l.caller_id, t.r, {_PREVIOUS} AS previous FROM leads l JOIN t ON t.l = l.id
+                        WHERE l.company_id = :c AND l.status = 'live'),
+                clash AS (SELECT l.id, src.r, {_PREVIOUS} AS previous FROM leads l JOIN src ON l.caller_id = src.caller_id
+                          WHERE l.company_id = :c AND l.owner_type = 'schedule' AND l.owner_id = :s
+                            AND l.status = 'live'),
+                log AS (INSERT INTO lead_import_changes (import_id, lead_id, kind, row_no, previous)
+                        SELECT CAST(:imp AS uuid), id, 'moved', r, previous FROM src
+                        UNION ALL SELECT CAST(:imp AS uuid), id, 'expired', r, previous FROM clash
+                        ON CONFLICT DO NOTHING),
+                expired AS (UPDATE leads x SET status = 'expired', next_action_at = NULL, updated_at = now()
+                            WHERE x.company_id = :c AND x.id IN (SELECT id FROM clash) RETURNING x.id)
            UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
-           WHERE status = 'active' AND (lead_id = ANY(CAST(:ids AS bigint[])) OR lead_id IN (SELECT id FROM clash))""",
-        c=company_id, ids=ids, s=schedule_id,
+           WHERE status = 'active' AND (lead_id = ANY(CAST(:ids AS bigint[])) OR lead_id IN (SELECT id FROM expired))""",  # noqa: S608 - constant
+        c=company_id, ids=ids, s=schedule_id, imp=import_id, rows=_json([{"l": lead, "r": row} for lead, row in leads]),
     )
     moved = conn.run(
         """UPDATE leads SET owner_type = 'schedule', owner_id = :s, next_action_at = CAST(:at AS timestamptz),
@@ -317,6 +368,121 @@ def move_leads(conn: pg8000.native.Connection, company_id: int, lead_ids: list[i
     return [(r[1], dict(r[2] or {}), r[3]) for r in moved]
 
 
+def update_leads(conn: pg8000.native.Connection, company_id: int, import_id: str,
+                 updates: Sequence[tuple[LeadCandidate, int, datetime | None]],
+                 max_contact_attempts: int | None) -> list[tuple[str, dict[str, str], datetime | None]]:
+    """Re-imported rows refresh the owner's live lead: (row, lead id, the row's expiry or None). The lead takes
+    the row's tokens (over its own), and its email, expiry, remote IP, priority, sub id, traffic source and buyers
+    where the row (or the import's defaults) has them; what it was is recorded for undo. Returns (caller_id,
+    tokens, expires_at) of the refreshed leads, for their tokens in Redis."""
+    if not updates:
+        return []
+    result = conn.run(
+        f"""WITH t AS (SELECT * FROM json_to_recordset(CAST(:rows AS json))
+                       AS t(l bigint, r int, email text, exp timestamptz, ip text, prio int, ts bigint, buyers text,
+                            sub_id text, tokens jsonb)),
+                prev AS (SELECT l.id, t.r, {_PREVIOUS} AS previous FROM leads l JOIN t ON t.l = l.id
+                         WHERE l.company_id = :c AND l.status = 'live' FOR UPDATE OF l),
+                log AS (INSERT INTO lead_import_changes (import_id, lead_id, kind, row_no, previous)
+                        SELECT CAST(:imp AS uuid), id, 'updated', r, previous FROM prev
+                        -- a second row of the import refreshing the same lead (an in-file duplicate that won it
+                        -- over): the lead's state before the import stays, the row is the latest
+                        ON CONFLICT (import_id, lead_id, kind) DO UPDATE SET row_no = EXCLUDED.row_no),
+                up AS (UPDATE leads l SET
+                           tokens = l.tokens || t.tokens, email = COALESCE(t.email, l.email),
+                           expires_at = COALESCE(t.exp, l.expires_at), remote_ip = COALESCE(CAST(t.ip AS inet), l.remote_ip),
+                           lead_priority = COALESCE(t.prio, l.lead_priority), sub_id = COALESCE(t.sub_id, l.sub_id),
+                           traffic_source_id = COALESCE(t.ts, l.traffic_source_id),
+                           buyer_ids = CASE WHEN t.buyers = '{{}}' THEN l.buyer_ids ELSE CAST(t.buyers AS bigint[]) END,
+                           max_contact_attempts = COALESCE(CAST(:mca AS int), l.max_contact_attempts),
+                           updated_at = now()
+                       FROM t WHERE l.id = t.l AND l.id IN (SELECT id FROM prev)
+                       RETURNING l.caller_id, l.tokens, l.expires_at)
+           SELECT CAST(COALESCE(json_agg(json_build_array(caller_id, tokens, expires_at)), '[]') AS text) FROM up""",  # noqa: S608 - constant
+        c=company_id, imp=import_id, mca=max_contact_attempts,
+        rows=_json([{"l": lead_id, "r": c.row_no, "email": c.email, "exp": exp.isoformat() if exp else None,
+                     "ip": c.remote_ip, "prio": c.lead_priority, "ts": c.traffic_source_id,
+                     "buyers": id_array(c.buyer_ids), "sub_id": c.sub_id, "tokens": _pg_safe(c.tokens)}
+                    for c, lead_id, exp in updates]),
+    )
+    return [(phone, dict(tokens or {}), datetime.fromisoformat(exp) if exp else None)
+            for phone, tokens, exp in json.loads(rows_text(result))]
+
+
+def apply_contact_flags(conn: pg8000.native.Connection, company_id: int, import_id: str,
+                        candidates: Sequence[LeadCandidate], opt: str | None, block: str | None) -> None:
+    """Apply Opt-Out / Opt-In and Block / Unblock to the contact of every row with a valid phone (created,
+    refreshed, scrubbed or duplicate alike; a contact is created where none exists), recording the flags as
+    they were for undo. A contact that opts out or is blocked takes no more calls: the runs of its live leads
+    end."""
+    if not candidates or (opt is None and block is None):
+        return
+    phones = sorted({c.phone for c in candidates})
+    by_phone = {c.phone: c for c in candidates}
+    conn.run(
+        """WITH old AS (SELECT id, opted_out, blocked FROM contacts
+                        WHERE company_id = :c AND phone = ANY(CAST(:p AS text[]))),
+                up AS (INSERT INTO contacts AS ct (company_id, phone, country, time_zone, opted_out, blocked)
+                       SELECT :c, t.p, t.r, t.z, :opt = 'opt_out', :block = 'block'
+                       FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r text, z text)
+                       ORDER BY t.p
+                       ON CONFLICT (company_id, phone) DO UPDATE SET
+                           opted_out = CASE :opt WHEN 'opt_out' THEN true WHEN 'opt_in' THEN false ELSE ct.opted_out END,
+                           blocked = CASE :block WHEN 'block' THEN true WHEN 'unblock' THEN false ELSE ct.blocked END,
+                           updated_at = now()
+                       RETURNING id, opted_out, blocked)
+           INSERT INTO lead_import_contact_flags (import_id, contact_id, opted_out, blocked)
+           SELECT CAST(:imp AS uuid), up.id, COALESCE(old.opted_out, false), COALESCE(old.blocked, false)
+           FROM up LEFT JOIN old ON old.id = up.id
+           WHERE old.id IS NULL OR old.opted_out <> up.opted_out OR old.blocked <> up.blocked
+           ON CONFLICT DO NOTHING""",
+        c=company_id, imp=import_id, p=phone_array(phones), opt=opt or "", block=block or "",
+        rows=_json([{"p": p, "r": by_phone[p].region, "z": by_phone[p].time_zone} for p in phones]),
+    )
+    if opt == "opt_out" or block == "block":
+        running = conn.run(
+            """SELECT DISTINCT l.id FROM leads l JOIN schedule_enrollments e ON e.lead_id = l.id AND e.status = 'active'
+               WHERE l.company_id = :c AND l.caller_id = ANY(CAST(:p AS text[])) AND l.status = 'live'""",
+            c=company_id, p=phone_array(phones),
+        ) or []
+        end_runs(conn, company_id, import_id, [r[0] for r in running])
+
+
+def end_runs(conn: pg8000.native.Connection, company_id: int, import_id: str, lead_ids: Sequence[int]) -> None:
+    """End the active schedule runs of these leads (Manage Schedule for a contact that takes no calls)."""
+    if lead_ids:
+        log_runs(conn, company_id, import_id, lead_ids)
+        conn.run("UPDATE schedule_enrollments SET status = 'ended', ended_at = now()"
+                 " WHERE company_id = :c AND lead_id = ANY(CAST(:ids AS bigint[])) AND status = 'active'",
+                 c=company_id, ids=id_array(lead_ids))
+
+
+def log_runs(conn: pg8000.native.Connection, company_id: int, import_id: str, lead_ids: Sequence[int]) -> None:
+    """Record the active schedule runs of other imports' leads before this import stops or (re)starts them."""
+    conn.run(
+        """INSERT INTO lead_import_changes (import_id, lead_id, kind, previous)
+           SELECT CAST(:imp AS uuid), l.id, 'runs',
+                  jsonb_build_object('enrollments', COALESCE(
+                      (SELECT jsonb_agg(jsonb_build_object('schedule_id', e.schedule_id, 'position', e.action_position,
+                                                           'next_action_at', e.next_action_at))
+                       FROM schedule_enrollments e WHERE e.lead_id = l.id AND e.status = 'active'), '[]'::jsonb))
+           FROM leads l
+           WHERE l.company_id = :c AND l.id = ANY(CAST(:ids AS bigint[]))
+             AND l.import_id IS DISTINCT FROM CAST(:imp AS uuid)
+           ON CONFLICT DO NOTHING""",
+        c=company_id, imp=import_id, ids=id_array(lead_ids),
+    )
+
+
+def updated_rows(conn: pg8000.native.Connection, import_id: str, rows: Sequence[int]) -> set[int]:
+    """Which of these rows of the import refreshed a live lead (they were counted as updated)."""
+    if not rows:
+        return set()
+    found = conn.run("SELECT row_no FROM lead_import_changes WHERE import_id = CAST(:i AS uuid) AND kind = 'updated'"
+                     " AND row_no = ANY(CAST(:r AS int[]))", i=import_id, r=id_array(rows))
+    return {r[0] for r in found or []}
+
+
 def source_leads(conn: pg8000.native.Connection, company_id: int, owner_type: str, owner_id: int,
                  phones: Sequence[str]) -> dict[str, tuple[dict[str, str], str | None]]:
     """Copy To This Schedule: the live leads of another owner for these phones: phone -> (tokens, email)."""
@@ -325,7 +491,7 @@ def source_leads(conn: pg8000.native.Connection, company_id: int, owner_type: st
     rows = conn.run(
         """SELECT caller_id, tokens, email FROM leads
            WHERE company_id = :c AND owner_type = :ot AND owner_id = :oid AND status = 'live'
-             AND caller_id = ANY(CAST(:p AS text[]))""",
+             AND (expires_at IS NULL OR expires_at > now()) AND caller_id = ANY(CAST(:p AS text[]))""",
         c=company_id, ot=owner_type, oid=owner_id, p=phone_array(phones),
     ) or []
     return {r[0]: (dict(r[1] or {}), r[2]) for r in rows}
@@ -369,8 +535,8 @@ def rejected_rows(conn: pg8000.native.Connection, import_id: str, rows: Sequence
     return {r[0] for r in found or []}
 
 
-def record_chunk_counts(conn: pg8000.native.Connection, import_id: str, chunk_no: int, created: int,
+def record_chunk_counts(conn: pg8000.native.Connection, import_id: str, chunk_no: int, created: int, updated: int,
                         rejected: int) -> None:
-    conn.run("UPDATE lead_import_chunks SET created_leads = :c, rejected_rows = :r"
+    conn.run("UPDATE lead_import_chunks SET created_leads = :c, updated_leads = :u, rejected_rows = :r"
              " WHERE import_id = CAST(:i AS uuid) AND chunk_no = :n",
-             c=created, r=rejected, i=import_id, n=chunk_no)
+             c=created, u=updated, r=rejected, i=import_id, n=chunk_no)

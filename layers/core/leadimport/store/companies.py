@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from leadimport.rules.pipeline import CompanyRefs
 from leadimport.store.chunks import id_array
 from leadimport.store.db import Database
 
@@ -28,3 +29,13 @@ def owned_names(db: Database, company_id: int, ids: Mapping[str, Sequence[int]])
         b=id_array(ids.get("buyer", ())), t=id_array(ids.get("traffic_source", ())),
     )
     return {(str(r[0]), int(r[1])): str(r[2]) for r in rows or []}
+
+
+def company_refs(db: Database, company_id: int) -> CompanyRefs:
+    """The company's traffic sources and buyers, for rows that name their own."""
+    rows = db.run(
+        """SELECT 'traffic_source', id, name FROM traffic_sources WHERE company_id = :c
+           UNION ALL SELECT 'buyer', id, name FROM buyers WHERE company_id = :c""", c=company_id)
+    sources = [(int(r[1]), str(r[2])) for r in rows or [] if r[0] == "traffic_source"]
+    buyers = [(int(r[1]), str(r[2])) for r in rows or [] if r[0] == "buyer"]
+    return CompanyRefs(CompanyRefs.keyed(sources), CompanyRefs.keyed(buyers))
