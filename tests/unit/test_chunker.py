@@ -86,3 +86,18 @@ def test_chunks_concatenate_back_and_respect_limits(
         if len(chunk) > 1:
             assert sum(json_size(r) for r in chunk) <= max_bytes
             assert sum(estimate_row_bytes(r.values) for r in chunk) <= max_bytes
+
+
+@settings(max_examples=200, deadline=None)
+@given(values=st.lists(st.lists(st.text(st.sampled_from('ab"\\é\n\x01'), max_size=40), min_size=1, max_size=4),
+                       min_size=1, max_size=300),
+       max_rows=st.integers(1, 60), max_bytes=st.integers(50, 3000))
+def test_every_chunk_but_the_last_is_full(values: list[list[str]], max_rows: int, max_bytes: int) -> None:
+    """A chunk ends only where the next row would not fit (rows or bytes, by the exact estimate): never where a
+    group of rows had to be split again (that made alternating full and tiny chunks)."""
+    rows = make_rows(values)
+    chunks = list(chunk_rows(rows, max_rows=max_rows, max_bytes=max_bytes))
+    assert [r for c in chunks for r in c] == rows
+    for chunk, following in zip(chunks, chunks[1:], strict=False):
+        size = sum(estimate_row_bytes(r.values) for r in chunk)
+        assert len(chunk) == max_rows or size + estimate_row_bytes(following[0].values) > max_bytes

@@ -306,7 +306,7 @@ def test_every_function_gets_the_app_settings(template):
     ):
         assert var in env, var
     assert env["UPLOAD_PREFIX"] == "uploads/" and env["DROP_PREFIX"] == "drop/"
-    assert int(value(template, env["CHUNK_ROWS"])) == 500
+    assert int(value(template, env["CHUNK_ROWS"])) == 2000
     assert int(value(template, env["MAX_UPLOAD_BYTES"])) == 2 * 1024**3
     for name, fn in functions(template).items():
         assert fn_prop(template, fn, "Tracing") == "Active", name

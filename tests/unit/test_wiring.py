@@ -37,7 +37,7 @@ def test_wiring_of_the_repository_template():
         worker_batch_size=10,
         worker_timeout=60,
         visibility_timeout=360,
-        chunk_rows=500,
+        chunk_rows=2000,
         max_upload_bytes=2 * 1024**3,
     )
 
@@ -64,7 +64,7 @@ def test_settings_environment_matches_the_stacks_variables():
     wiring = load_wiring()
     env = wiring.settings_environment()
     assert env["UPLOAD_BUCKET"] == wiring.bucket_name
-    assert env["CHUNK_ROWS"] == "500" and env["MAX_UPLOAD_BYTES"] == str(2 * 1024**3)
+    assert env["CHUNK_ROWS"] == "2000" and env["MAX_UPLOAD_BYTES"] == str(2 * 1024**3)
     globals_env = load_template(default_template_path())["Globals"]["Function"]["Environment"]["Variables"]
     assert set(env) - {"MAX_RECEIVE_COUNT"} <= set(globals_env)
 
@@ -91,7 +91,7 @@ def test_explicit_names_and_changed_defaults_are_followed(tmp_path):
             '  ChunkQueueName:\n    Type: String\n    Default: ""',
             '  ChunkQueueName:\n    Type: String\n    Default: "my-chunks"',
         ),
-        ("    Default: 500\n", "    Default: 250\n"),
+        ("    Default: 2000\n", "    Default: 250\n"),
         ("      VisibilityTimeout: 360", "      VisibilityTimeout: 600"),
     )
     # When it is loaded

@@ -135,7 +135,7 @@ class SplitterSettings:
     def from_env(cls) -> SplitterSettings:
         return cls(
             queue_url=_require("CHUNK_QUEUE_URL"),
-            chunk_rows=_int("CHUNK_ROWS", 500),
+            chunk_rows=_int("CHUNK_ROWS", 2000),
             chunk_max_bytes=_int("CHUNK_MAX_BYTES", 200_000),
             time_budget_margin_ms=_int("SPLIT_TIME_MARGIN_MS", 30_000),
         )

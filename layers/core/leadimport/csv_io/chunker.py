@@ -92,7 +92,6 @@ def chunk_rows(
         raise ValueError("max_rows must be at least 1")
     chunk: list[CsvRow] = []
     texts: list[str] = []
-    count = 0
     size = 0
     per_row = ROW_OVERHEAD_BYTES
     per_field = FIELD_OVERHEAD_BYTES
@@ -102,18 +101,23 @@ def chunk_rows(
         row_size = per_row + per_field * len(values) + len(text)  # a lower bound of the estimate
         if row.message is not None:
             row_size += _message_bytes(row)
-        if count and (count >= max_rows or size + row_size > max_bytes):
+        if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
             if _all_plain(texts):
                 yield chunk
+                chunk, texts, size = [], [], 0
             else:
-                yield from _exact_chunks(chunk, max_rows, max_bytes)
-            chunk = []
-            texts = []
-            count = 0
-            size = 0
+                # Split with the exact estimate; the last, partial group carries on (with its exact size), so
+                # chunk boundaries depend on the rows only, never on where a group had to be split again.
+                groups = list(_exact_chunks(chunk, max_rows, max_bytes))
+                yield from groups[:-1]
+                chunk = groups[-1]
+                texts = ["".join(r.values) for r in chunk]
+                size = sum(estimate_row_bytes(r.values) + _message_bytes(r) for r in chunk)
+                if len(chunk) >= max_rows or size + row_size > max_bytes:
+                    yield chunk
+                    chunk, texts, size = [], [], 0
         chunk.append(row)
         texts.append(text)
-        count += 1
         size += row_size
     if chunk:
         if _all_plain(texts):

@@ -63,7 +63,7 @@ class SplitConfig:
     upload_prefix: str = "uploads/"
     drop_prefix: str = "drop/"
     max_upload_bytes: int = 2 * 1024**3
-    chunk_rows: int = 500
+    chunk_rows: int = 2000
     chunk_max_bytes: int = 200_000
     time_margin_ms: int = 30_000
     limits: CsvLimits = CsvLimits()
