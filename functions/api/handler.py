@@ -195,7 +195,7 @@ def openapi() -> Response[str]:
 
 
 def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
-    """A body the routes cannot read (not UTF-8, or not JSON on a POST): a problem, not a crash."""
+    """A body the routes cannot read (not UTF-8, not JSON, too deep, a number too long): a problem, not a crash."""
     body = event.get("body")
     if not body:
         return None
@@ -207,9 +207,18 @@ def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
     else:
         try:
             raw = base64.b64decode(body) if event.get("isBase64Encoded") else body.encode("utf-8", "surrogatepass")
-            raw.decode("utf-8")
+            text = raw.decode("utf-8")
         except (ValueError, UnicodeError):
             status, code, message = 400, "unreadable_body", "The request body is not UTF-8 JSON."
+        else:
+            # Read it once here: JSON nested thousands deep (RecursionError) or an integer of more than 4,300
+            # digits (ValueError) must be the client's 400, not an exception inside the router.
+            try:
+                json.loads(text)
+            except RecursionError:
+                status, code, message = 400, "unreadable_body", "The request body is nested too deeply to be read."
+            except ValueError as exc:
+                status, code, message = 400, "unreadable_body", f"The request body is not valid JSON: {str(exc)[:200]}"
     if not status:
         return None
     return {"statusCode": status, "headers": {"Content-Type": "application/problem+json"},

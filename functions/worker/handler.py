@@ -18,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from leadimport.messages import ChunkMessage, UnreadableMessageError
 from leadimport.roots import worker as root
+from leadimport.store.db import describe_error
 
 logger = Logger()
 tracer = Tracer()
@@ -28,16 +29,36 @@ processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failu
 
 
 def record_handler(record: SQSRecord) -> None:
+    attempts = int(record.attributes.approximate_receive_count or 1)
+    last_attempt = attempts >= root.max_receive_count()
     try:
         message = ChunkMessage.from_json(record.body)
     except UnreadableMessageError as exc:
-        attempts = int(record.attributes.approximate_receive_count or 1)
-        if attempts >= root.max_receive_count():
+        logger.warning("unreadable chunk message", extra={"attempt": attempts, "last_attempt": last_attempt})
+        if last_attempt:
             root.chunk_importer().record_unreadable(record.body, str(exc))
         metrics.add_metric(name="ChunksUnreadable", unit=MetricUnit.Count, value=1)
         raise
-    result = root.chunk_importer().import_chunk(message)
+    try:
+        result = root.chunk_importer().import_chunk(message)
+    except Exception as exc:
+        # ids, counts and the error's type and SQLSTATE only: never the message body (it holds the rows)
+        error = describe_error(exc)
+        logger.warning("chunk failed; SQS will deliver it again", extra={
+            "import_id": message.import_id, "chunk": message.chunk_no, "rows": message.row_count,
+            "attempt": attempts, "last_attempt": last_attempt, "error": error})
+        metrics.add_metric(name="ChunksFailed", unit=MetricUnit.Count, value=1)
+        if last_attempt:
+            try:
+                root.chunk_importer().record_failed_chunk(message, error, attempts)
+                logger.error("chunk failed on its last attempt: its import is failed, its rows unprocessed",
+                             extra={"import_id": message.import_id, "chunk": message.chunk_no, "error": error})
+            except Exception:  # noqa: BLE001 - the original failure goes on to the DLQ either way
+                logger.exception("could not record the failed chunk on its import",
+                                 extra={"import_id": message.import_id, "chunk": message.chunk_no})
+        raise
     metrics.add_metric(name="RowsCreated", unit=MetricUnit.Count, value=result.created)
+    metrics.add_metric(name="RowsUpdated", unit=MetricUnit.Count, value=result.updated)
     metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=result.rejected)
 
 

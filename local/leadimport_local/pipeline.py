@@ -129,7 +129,8 @@ class LocalPipeline:
                     *, progress: bool = False) -> tuple[int, dict[str, Any]]:
         """Create the import through the API, upload like the UI, run splitter and workers to the end."""
         status, created, _ = call_api(company, "POST", "/imports",
-                                      body={**options, "owner": owner, "name": options.get("name") or path.name})
+                                      body={**options, "owner": owner, "name": options.get("name") or path.name,
+                                            "upload_size": path.stat().st_size or None})
         if status != 201:
             return status, created or {}
         self._upload(path, created["upload"])

@@ -49,7 +49,14 @@ def test_presigned_post_policy_fixes_key_size_type_and_expiry(pipeline_env: Loca
     expires = datetime.fromisoformat(policy["expiration"].replace("Z", "+00:00"))
     assert 3000 < (expires - datetime.now(UTC)).total_seconds() <= 3600
     assert post["fields"]["x-amz-algorithm"] == "AWS4-HMAC-SHA256"  # SigV4, not SigV2
-    assert "X-Amz-Signature=" in imp["upload"]["put_url"] and key in imp["upload"]["put_url"]
+    # no size given: no PUT URL (a presigned PUT has no size range); with the size, a PUT signed for exactly it
+    assert imp["upload"]["put_url"] is None
+    status, sized = create(upload_size=1234)
+    put_url = sized["upload"]["put_url"]
+    assert status == 201 and "X-Amz-Signature=" in put_url and f"uploads/1/{sized['id']}/upload.csv" in put_url
+    assert "content-length" in put_url.split("X-Amz-SignedHeaders=")[1].split("&")[0]
+    status, too_big = create(upload_size=pipeline_env.wiring.max_upload_bytes + 1)
+    assert status == 422 and too_big["code"] == "file_too_large"
 
 
 def test_default_name_is_owner_and_date(pipeline_env: LocalAws) -> None:
@@ -229,3 +236,23 @@ def test_the_cli_follows_a_large_error_csv_to_s3(pipeline_env: LocalAws, monkeyp
     monkeypatch.setattr(imports_api, "INLINE_CSV_LIMIT", 50)
     status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
     assert status == 200 and len(text.splitlines()) == 31
+
+
+@pytest.mark.parametrize(("body", "status", "words"), [
+    ("[" * 100_000 + "]" * 100_000, 400, "nested too deeply"),
+    ('{"owner": {"type": "schedule", "id": ' + "9" * 5000 + "}}", 400, "4300 digits"),
+    ('{"owner": {"type": "schedule", "id": 1', 400, "not valid JSON"),
+    ('{"owner": {"type": "schedule", "id": true}}', 422, "valid integer"),
+    ('{"owner": {"type": "schedule", "id": "1"}}', 422, "valid integer"),
+    ('{"owner": {"type": "schedule", "id": 1.0}}', 422, "valid integer"),
+])
+def test_malformed_bodies_are_client_errors_with_a_problem_never_a_500(pipeline_env: LocalAws, body: str,
+                                                                      status: int, words: str) -> None:
+    from leadimport_local.events import LambdaContext, make_api_request
+
+    event = make_api_request("POST", "/imports", company_id=1)
+    event["body"] = body
+    response = load_handler("api")(event, LambdaContext())
+    problem = json.loads(response["body"])
+    assert (response["statusCode"], problem["status"]) == (status, status)
+    assert words in problem["message"] and problem["code"]

@@ -232,3 +232,35 @@ def test_logs_of_a_whole_import_hold_no_phone_or_email(pipeline_env: LocalAws,
         assert f"876{i:04d}" not in logs
         assert f"lead{i}@example.com" not in logs
     assert "secret@example.com" not in logs
+
+
+def test_a_chunk_that_fails_every_time_fails_its_import_with_a_sentence_and_lists_its_rows(
+        small_chunks: LocalAws, db: Database, caplog: pytest.LogCaptureFixture) -> None:
+    # Given an import whose traffic source vanished after it was accepted: every chunk fails on the foreign key
+    imp = upload(small_chunks, phones_csv(25), defaults={"traffic_source_id": 2})
+    bodies = split_only(small_chunks)
+    assert len(bodies) == 3
+    db.run("DELETE FROM traffic_sources WHERE id = 2")
+    worker = load_handler("worker")
+    max_receive = small_chunks.wiring.max_receive_count
+    # When the first chunk is delivered until its last attempt
+    for attempt in range(1, max_receive + 1):
+        result = worker(make_sqs_batch([bodies[0]], receive_count=attempt), LambdaContext())
+        assert len(result["batchItemFailures"]) == 1  # SQS keeps it, then moves it to the DLQ
+        assert final(imp["id"])["status"] == ("failed" if attempt == max_receive else "processing")
+    # Then the import failed with a sentence naming the chunk, its rows and the error, without values
+    f = final(imp["id"])
+    assert "Chunk 0" in f["error"] and "rows 1 to 10" in f["error"] and "23503" in f["error"]
+    assert "+1951876" not in f["error"]
+    # and the other chunks, delivered now, are listed as unprocessed too: every row has an outcome
+    for body in bodies[1:]:
+        worker(make_sqs_batch([body]), LambdaContext())
+    f = final(imp["id"])
+    assert (f["status"], f["processed_rows"], f["unprocessed_rows"], f["total_rows"]) == ("failed", 0, 25, 25)
+    reasons = db.run("SELECT reason, count(*) FROM lead_import_rejections WHERE import_id = CAST(:i AS uuid)"
+                     " GROUP BY 1", i=imp["id"])
+    assert reasons == [["unprocessed", 25]]
+    # Each failed attempt was logged as a warning with ids and the error, never a row's values
+    warnings = [r for r in caplog.records if r.levelname in ("WARNING", "ERROR") and "chunk" in r.getMessage()]
+    assert len(warnings) >= max_receive
+    assert not any("+1951876" in r.getMessage() or "+1951876" in str(r.__dict__) for r in warnings)

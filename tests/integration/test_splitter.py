@@ -232,6 +232,9 @@ def test_an_oversize_object_is_rejected_before_reading(pipeline_env: LocalAws, m
     run_inline_until_idle(pipeline_env)
     _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
     assert status["status"] == "failed" and "MB" in status["error"]
+    # it does not stay in the bucket
+    listed = pipeline_env.s3.list_objects_v2(Bucket=pipeline_env.wiring.bucket_name, Prefix=f"uploads/1/{imp['id']}/")
+    assert listed.get("KeyCount", 0) == 0
 
 
 def test_a_header_without_rows_fails_with_a_sentence(pipeline_env: LocalAws) -> None:

@@ -192,6 +192,9 @@ class ImportRequest(ImportOptions):
 
     name: str | None = Field(default=None, max_length=200)
     owner: Owner
+    # The file's size in bytes, when the client knows it: the answer then has a presigned PUT URL signed for
+    # exactly that size (scripts and the CLI stream large files with it). Not an option: not stored.
+    upload_size: int | None = Field(default=None, gt=0, strict=True)
 
 
 def options_json(options: ImportOptions) -> dict[str, object]:

@@ -64,7 +64,7 @@ class PresignedPost(_Out):
 
 class UploadInstructions(_Out):
     post: PresignedPost
-    put_url: str
+    put_url: str | None = Field(description="A PUT URL for exactly `upload_size` bytes, when the request gave it")
     content_type: str
     max_bytes: int
     expires_in: int

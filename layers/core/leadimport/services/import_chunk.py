@@ -63,6 +63,32 @@ class ChunkImporter:
     def record_unreadable(self, body: str, error: str) -> str | None:
         return record_unreadable_chunk(self.db, body, error)
 
+    def record_failed_chunk(self, msg: ChunkMessage, error: str, attempts: int) -> str | None:
+        """The last attempt of a chunk that failed every time: its rows are listed as unprocessed (the import
+        accounts for every row), and the import fails with a sentence naming the chunk, its rows and the error
+        (never a value). Returns the import's status after, or None when the chunk was done meanwhile."""
+        imp = self._load_import(msg.import_id)
+        if imp is None:
+            return None
+        rules = RowRules(ImportOptions.model_validate(imp["options"]), msg.source_columns, msg.columns)
+        rows = sorted([(n, v) for n, v in msg.rows] + [(r.row_no, r.values) for r in msg.rejected],
+                      key=lambda r: r[0])
+        last = rows[-1][0] if rows else msg.first_row
+        message = (f"Not imported: this row's chunk ({msg.chunk_no}) failed {attempts} times ({error}); "
+                   "fix the cause and import the error CSV's unprocessed rows again.")
+        with self.db.transaction() as conn:
+            if not sql.claim_chunk(conn, msg.import_id, msg.chunk_no, msg.first_row, msg.row_count, "failed"):
+                return None
+            sql.insert_rejections(conn, msg.import_id, [RowRejection(n, Reason.UNPROCESSED, message,
+                                                                     rules.source_values(v)) for n, v in rows])
+            import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
+                                           rejected=0, unprocessed=len(rows), rejections={}, warnings={})
+        import_repo.fail(self.db, msg.import_id, (
+            f"Chunk {msg.chunk_no} of this import (rows {msg.first_row} to {last}) could not be imported after "
+            f"{attempts} attempts: {error}. The rows of the other chunks were imported; this chunk's rows are "
+            "listed as unprocessed in the errors. Contact support with the import id if the cause is not clear."))
+        return str(ImportStatus.FAILED)
+
     def import_chunk(self, msg: ChunkMessage) -> ChunkResult:
         imp = self._load_import(msg.import_id)
         if imp is None:

@@ -87,6 +87,11 @@ class ImportsApi:
     # ---- create -------------------------------------------------------------------------------
 
     def create(self, company_id: int, request: ImportRequest) -> CreatedImport:
+        if request.upload_size is not None and request.upload_size > self.config.max_upload_bytes:
+            raise InvalidRequestError("file_too_large", (
+                f"The file is {request.upload_size / 1024**2:,.0f} MB, more than the "
+                f"{self.config.max_upload_bytes / 1024**2:,.0f} MB an import accepts. Split it into smaller files "
+                "and import each one."))
         options = ImportOptions.model_validate(options_json(request))
         owner_name = check_import_options(self.db, company_id, request.owner, options)
         import_id = import_repo.new_import_id()
@@ -103,7 +108,8 @@ class ImportsApi:
         upload = UploadInstructions(
             post=PresignedPost.model_validate(
                 self.uploads.presigned_post(key, self.config.max_upload_bytes, self.config.presign_expires_seconds)),
-            put_url=self.uploads.presigned_put(key, self.config.presign_expires_seconds),
+            put_url=(self.uploads.presigned_put(key, self.config.presign_expires_seconds, request.upload_size)
+                     if request.upload_size is not None else None),
             content_type="text/csv", max_bytes=self.config.max_upload_bytes,
             expires_in=self.config.presign_expires_seconds,
         )

@@ -111,6 +111,7 @@ class Splitter:
         info = self.uploads.head(key, version_id)
         if info.size > self.config.max_upload_bytes:
             import_repo.fail(self.db, found["id"], self._too_big(info.size))
+            self.uploads.delete(key)  # nothing of it will be read: it does not stay in the bucket
             return SplitOutcome(found["id"], "failed", "too big")
         claimed = import_repo.attach_upload(self.db, found["id"], info.version, info.size)
         if not claimed and found.get("object_version") not in (None, info.version):

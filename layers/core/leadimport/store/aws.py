@@ -133,10 +133,19 @@ class UploadStore:
         return str(self.client.generate_presigned_url(
             "get_object", Params={"Bucket": self.bucket, "Key": key}, ExpiresIn=expires))
 
-    def presigned_put(self, key: str, expires: int, content_type: str = "text/csv") -> str:
+    def presigned_put(self, key: str, expires: int, content_length: int, content_type: str = "text/csv") -> str:
+        """A PUT URL signed for exactly `content_length` bytes (Content-Length is a signed header: S3 refuses a
+        body of another size), so it is bounded like the POST policy's content-length-range."""
         return str(self.client.generate_presigned_url(
-            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type}, ExpiresIn=expires,
+            "put_object", Params={"Bucket": self.bucket, "Key": key, "ContentType": content_type,
+                                  "ContentLength": content_length}, ExpiresIn=expires,
         ))
+
+    def delete(self, key: str, version_id: str | None = None) -> None:
+        params = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            params["VersionId"] = version_id
+        self.client.delete_object(**params)
 
 
 class ChunkSendError(RuntimeError):

@@ -179,6 +179,12 @@ class Database:
             return as_dicts(conn, conn.run(sql, **params))
 
 
+def describe_error(exc: BaseException) -> str:
+    """An error as a user or operator may read it: the SQLSTATE and PostgreSQL's message (which names the
+    constraint, never a value: the values are in the detail, left out), or the exception's type."""
+    return _sqlstate(exc)
+
+
 def _sqlstate(exc: BaseException) -> str:
     """A short description without the statement's parameters (which may hold phone numbers)."""
     if exc.args and isinstance(exc.args[0], dict):
