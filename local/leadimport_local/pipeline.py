@@ -11,6 +11,7 @@ import json
 import multiprocessing as mp
 import os
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,8 @@ from leadimport_local.runner import (
 )
 
 POST_UPLOAD_LIMIT = 64 * 1024**2  # above this the CLI streams the file with the presigned PUT URL
+SUPERVISE_SECONDS = 0.5  # how often the supervisor looks for a dead process
+SWEEP_SECONDS = 3.0  # the sweeps' schedule locally (5 minutes deployed)
 
 
 def call_api(company: int | None, method: str, path: str, *, body: Any = None,
@@ -64,6 +67,9 @@ class LocalPipeline:
         self.aws: LocalAws | None = None
         self._stop: Any = None
         self._procs: list[Any] = []
+        self._targets: list[tuple[Any, str]] = []
+        self._supervisor: threading.Thread | None = None
+        self.restarts = 0
 
     def __enter__(self) -> LocalPipeline:
         from moto.server import ThreadedMotoServer
@@ -151,19 +157,36 @@ class LocalPipeline:
             raise RuntimeError(f"upload to the local bucket failed: HTTP {r.status_code} {r.text[:200]}")
 
     def _start_processes(self) -> None:
-        """Splitter and workers start with the pipeline, so their start-up overlaps the upload."""
+        """Splitter, workers and the sweeper start with the pipeline, so their start-up overlaps the upload; a
+        supervisor thread restarts any of them that dies (as Lambda would run the next invocation)."""
         ctx = mp.get_context("spawn")
         self._stop = ctx.Event()
         env = dict(os.environ)
-        self._procs = [ctx.Process(target=_splitter_loop, args=(env, self._stop), name="splitter", daemon=True)]
-        self._procs += [ctx.Process(target=_worker_loop, args=(env, self._stop), name=f"worker-{i}", daemon=True)
-                        for i in range(self.workers)]
+        self._targets = [(_splitter_loop, "splitter"), (_sweeper_loop, "sweeper")]
+        self._targets += [(_worker_loop, f"worker-{i}") for i in range(self.workers)]
+        self._procs = [ctx.Process(target=t, args=(env, self._stop), name=n, daemon=True) for t, n in self._targets]
         for p in self._procs:
             p.start()
+        self._supervisor = threading.Thread(target=self._supervise, args=(ctx, env), name="supervisor", daemon=True)
+        self._supervisor.start()
+
+    def _supervise(self, ctx: Any, env: dict[str, str]) -> None:
+        while not self._stop.wait(SUPERVISE_SECONDS):
+            for i, p in enumerate(list(self._procs)):
+                if p.is_alive() or self._stop.is_set():
+                    continue
+                target, name = self._targets[i]
+                print(f"local pipeline: the {name} process exited (code {p.exitcode}); starting a new one",
+                      file=sys.stderr)
+                self._procs[i] = ctx.Process(target=target, args=(env, self._stop), name=name, daemon=True)
+                self._procs[i].start()
+                self.restarts += 1
 
     def _stop_processes(self) -> None:
         if self._stop is not None:
             self._stop.set()
+        if self._supervisor is not None:
+            self._supervisor.join(timeout=30)
         for p in self._procs:
             p.join(timeout=30)
             if p.is_alive():
@@ -179,8 +202,6 @@ class LocalPipeline:
                 bar.update(resource)
                 if _finished(resource):
                     break
-                if not all(p.is_alive() for p in self._procs):
-                    raise RuntimeError("a local pipeline process died; see the messages above")
                 time.sleep(0.2)
         finally:
             bar.close()
@@ -220,6 +241,20 @@ def _worker_loop(env: dict[str, str], stop: Any) -> None:
     worker = load_handler("worker")
     while not stop.is_set():
         aws.deliver_chunks(worker, wait_seconds=1)
+
+
+def _sweeper_loop(env: dict[str, str], stop: Any) -> None:
+    """The scheduled sweeps, every few seconds instead of every 5 minutes: stuck imports, splits to resume
+    (a splitter that died), leads past their expiry."""
+    _child_setup(env)
+    sweeps = load_handler("stuck_imports")
+    from leadimport_local.events import LambdaContext
+
+    while not stop.wait(SWEEP_SECONDS):
+        try:
+            sweeps({}, LambdaContext(function_name="stuck_imports", timeout_seconds=60))
+        except Exception as exc:  # noqa: BLE001 - a sweep that fails (a store restarting) runs again later
+            print(f"local pipeline: a sweep failed ({type(exc).__name__}); it runs again", file=sys.stderr)
 
 
 def _attach_aws() -> LocalAws:

@@ -65,11 +65,12 @@ def test_fail_and_cancel_refuse_a_final_import_and_keep_its_error(db: Database) 
 def test_a_failed_import_stays_failed_when_its_split_checkpoints_and_finishes(db: Database) -> None:
     # Given an import the splitter claimed, then something failed it (a poison chunk, the stuck detector)
     import_id = make(db, "queued")
-    assert repo.claim_split(db, import_id, 900) is not None
+    job = repo.claim_split(db, import_id, 900)
+    assert job is not None
     assert repo.fail(db, import_id, "A chunk could not be processed.")
     # When the still-running split checkpoints and finishes
-    assert repo.checkpoint(db, import_id, 100, 11, 2, 900) == "failed"
-    assert repo.finish_split(db, import_id, 200, 20, 2) == "failed"
+    assert repo.checkpoint(db, import_id, job["split_attempt"], 100, 11, 2, 900) == "failed"
+    assert repo.finish_split(db, import_id, job["split_attempt"], 200, 20, 2) == "failed"
     # Then the import stays failed with its error, and its counters reaching the chunk count do not complete it
     with db.transaction() as conn:
         assert repo.add_chunk_counters(conn, import_id, chunks=2, processed=0, created=0, updated=0, rejected=0, unprocessed=20,
@@ -80,12 +81,12 @@ def test_a_failed_import_stays_failed_when_its_split_checkpoints_and_finishes(db
 
 def test_a_split_finishing_after_its_chunks_completes_the_import_and_a_cancel_keeps_its_totals(db: Database) -> None:
     import_id = make(db, "queued", chunks_done=3)
-    assert repo.claim_split(db, import_id, 900) is not None
-    assert repo.finish_split(db, import_id, 300, 30, 3) == "completed"
+    assert repo.finish_split(db, import_id, repo.claim_split(db, import_id, 900)["split_attempt"], 300, 30, 3) == "completed"
     cancelled = make(db, "queued")
-    assert repo.claim_split(db, cancelled, 900) is not None
+    job = repo.claim_split(db, cancelled, 900)
+    assert job is not None
     assert repo.cancel(db, 1, cancelled)
-    assert repo.checkpoint(db, cancelled, 100, 11, 1, 900) == "cancelled"
+    assert repo.checkpoint(db, cancelled, job["split_attempt"], 100, 11, 1, 900) == "cancelled"
     row = db.rows("SELECT status, total_rows, chunk_count, split_done FROM lead_imports WHERE id = CAST(:i AS uuid)",
                   i=cancelled)[0]
     assert (row["status"], row["total_rows"], row["chunk_count"], row["split_done"]) == ("cancelled", 10, 1, True)
@@ -95,10 +96,29 @@ def test_the_split_lease_is_taken_only_from_queued_or_an_expired_splitting(db: D
     for status in ("awaiting_upload", "awaiting_confirmation", "processing", "completed", "failed", "cancelled"):
         assert repo.claim_split(db, make(db, status), 900) is None
     import_id = make(db, "queued")
-    assert repo.claim_split(db, import_id, 900) is not None
+    first = repo.claim_split(db, import_id, 900)
+    assert first is not None
     assert repo.claim_split(db, import_id, 900) is None  # lease held
-    repo.release_split(db, import_id)
-    assert repo.claim_split(db, import_id, 900) is not None
+    repo.release_split(db, import_id, first["split_attempt"])
+    second = repo.claim_split(db, import_id, 900)
+    assert second is not None and second["split_attempt"] == first["split_attempt"] + 1
+    # the first attempt lost its lease: its checkpoint and finish change nothing, and it cannot release the lease
+    assert repo.checkpoint(db, import_id, first["split_attempt"], 100, 11, 1, 900) == repo.SUPERSEDED
+    assert repo.finish_split(db, import_id, first["split_attempt"], 100, 10, 1) == repo.SUPERSEDED
+    repo.release_split(db, import_id, first["split_attempt"])
+    assert repo.claim_split(db, import_id, 900) is None
+    assert repo.checkpoint(db, import_id, second["split_attempt"], 100, 11, 1, 900) == "splitting"
+
+
+def test_splits_to_resume_are_the_lapsed_leases_and_the_idle_queued(db: Database) -> None:
+    lapsed, running, idle, fresh = (make(db, "queued") for _ in range(4))
+    for import_id in (lapsed, running):
+        assert repo.claim_split(db, import_id, 900) is not None
+    db.run("UPDATE lead_imports SET split_lease_until = now() - interval '1 second' WHERE id = CAST(:i AS uuid)",
+           i=lapsed)
+    db.run("UPDATE lead_imports SET updated_at = now() - interval '10 minutes' WHERE id = CAST(:i AS uuid)", i=idle)
+    assert sorted(repo.splits_to_resume(db, 120)) == sorted([lapsed, idle])
+    assert fresh not in repo.splits_to_resume(db, 120)
 
 
 def test_the_stuck_detector_fails_only_active_imports_without_progress(db: Database) -> None:

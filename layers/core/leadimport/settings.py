@@ -130,6 +130,7 @@ class SplitterSettings:
     chunk_rows: int
     chunk_max_bytes: int
     time_budget_margin_ms: int  # stop splitting this long before the Lambda deadline
+    lease_seconds: int  # a split whose splitter died is resumable this long after its last checkpoint
 
     @classmethod
     def from_env(cls) -> SplitterSettings:
@@ -138,6 +139,7 @@ class SplitterSettings:
             chunk_rows=_int("CHUNK_ROWS", 2000),
             chunk_max_bytes=_int("CHUNK_MAX_BYTES", 200_000),
             time_budget_margin_ms=_int("SPLIT_TIME_MARGIN_MS", 30_000),
+            lease_seconds=_int("SPLIT_LEASE_SECONDS", 60),
         )
 
 

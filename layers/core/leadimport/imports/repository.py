@@ -152,19 +152,20 @@ def claim_split(db: Database, import_id: str, lease_seconds: int) -> dict[str, A
         rows = conn.run(
             """UPDATE lead_imports
                SET status = 'splitting', started_at = COALESCE(started_at, now()), updated_at = now(),
-                   split_lease_until = now() + make_interval(secs => :lease)
+                   split_lease_until = now() + make_interval(secs => :lease), split_attempt = split_attempt + 1
                WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[])) AND NOT split_done
                  AND (split_lease_until IS NULL OR split_lease_until < now())
                RETURNING id::text AS id, company_id, owner_type, owner_id, options, upload_key, object_version,
-                         header, split_offset, split_next_row, split_next_chunk""",
+                         header, split_offset, split_next_row, split_next_chunk, split_attempt""",
             id=import_id, lease=lease_seconds, sources=sources_of(ImportStatus.SPLITTING) + ["splitting"],
         )
         return _first(conn, rows)
 
 
-def release_split(db: Database, import_id: str) -> None:
-    """Give the split lease back (a crashed or continued split may be resumed at once)."""
-    db.run("UPDATE lead_imports SET split_lease_until = NULL WHERE id = CAST(:id AS uuid)", id=import_id)
+def release_split(db: Database, import_id: str, attempt: int) -> None:
+    """Give the split lease back (a crashed or continued split may be resumed at once), if it is still ours."""
+    db.run("UPDATE lead_imports SET split_lease_until = NULL WHERE id = CAST(:id AS uuid) AND split_attempt = :a",
+           id=import_id, a=attempt)
 
 
 def save_header(db: Database, import_id: str, header: dict[str, Any], warnings: dict[str, int]) -> None:
@@ -188,10 +189,14 @@ def save_preview(db: Database, import_id: str, preview: dict[str, Any], header: 
                           p=json.dumps(preview), h=json.dumps(header), enc=header["encoding"], d=header["delimiter"]))
 
 
-def checkpoint(db: Database, import_id: str, offset: int, next_row: int, next_chunk: int, lease_seconds: int) -> str:
+SUPERSEDED = "superseded"  # checkpoint/finish of a split attempt whose lease another attempt took
+
+
+def checkpoint(db: Database, import_id: str, attempt: int, offset: int, next_row: int, next_chunk: int,
+               lease_seconds: int) -> str:
     """Record the split's progress and renew its lease; returns the import's status. A split goes on only while
-    it is `splitting`: when the import was cancelled meanwhile, the import is the rows sent so far (its totals are
-    fixed here); when it failed, nothing more is recorded."""
+    it is `splitting` and the lease is still its own (else SUPERSEDED): when the import was cancelled meanwhile,
+    the import is the rows sent so far (its totals are fixed here); when it failed, nothing more is recorded."""
     rows = db.run(
         """UPDATE lead_imports SET split_offset = :o, split_next_row = :r, split_next_chunk = :c,
                   split_lease_until = now() + make_interval(secs => :lease), updated_at = now(),
@@ -199,24 +204,30 @@ def checkpoint(db: Database, import_id: str, offset: int, next_row: int, next_ch
                   chunk_count = CASE WHEN status = 'cancelled' THEN :c ELSE chunk_count END,
                   split_done = (status = 'cancelled')
            WHERE id = CAST(:id AS uuid) AND status IN ('splitting', 'cancelled') AND NOT split_done
+             AND split_attempt = :a
            RETURNING status""",
-        o=offset, r=next_row, c=next_chunk, lease=lease_seconds, id=import_id,
+        o=offset, r=next_row, c=next_chunk, lease=lease_seconds, id=import_id, a=attempt,
     )
     if rows:
         return str(rows[0][0])
-    found = db.run("SELECT status FROM lead_imports WHERE id = CAST(:id AS uuid)", id=import_id)
-    return str(found[0][0]) if found else "unknown"
+    found = db.run("SELECT status, split_attempt FROM lead_imports WHERE id = CAST(:id AS uuid)", id=import_id)
+    if not found:
+        return "unknown"
+    return SUPERSEDED if found[0][0] == ImportStatus.SPLITTING and found[0][1] != attempt else str(found[0][0])
 
 
-def finish_split(db: Database, import_id: str, offset: int, total_rows: int, chunk_count: int) -> str:
+def finish_split(db: Database, import_id: str, attempt: int, offset: int, total_rows: int, chunk_count: int) -> str:
     """Every row is queued: splitting -> processing (or completed when the workers already did every chunk).
-    A cancelled or failed import keeps its status. Returns the status after."""
+    A cancelled or failed import keeps its status; an attempt that lost its lease changes nothing (SUPERSEDED).
+    Returns the status after."""
     with db.transaction() as conn:
-        done = conn.run("SELECT status, chunks_done FROM lead_imports WHERE id = CAST(:id AS uuid) FOR UPDATE",
-                        id=import_id)
+        done = conn.run("SELECT status, chunks_done, split_attempt FROM lead_imports WHERE id = CAST(:id AS uuid)"
+                        " FOR UPDATE", id=import_id)
         if not done:
             return "unknown"
         status, chunks_done = str(done[0][0]), int(done[0][1])
+        if int(done[0][2]) != attempt:
+            return SUPERSEDED if status == ImportStatus.SPLITTING else status
         progress = ", ".join(("split_offset = :o", "split_next_row = :n + 1", "split_next_chunk = :c",
                               "total_rows = :n", "chunk_count = :c", "split_done = true", "split_lease_until = NULL"))
         target = ImportStatus.COMPLETED if chunks_done >= chunk_count else ImportStatus.PROCESSING
@@ -273,6 +284,22 @@ def mark_stuck(db: Database, stuck_after_minutes: int) -> list[str]:
            WHERE status = ANY(CAST(:watched AS text[])) AND updated_at < now() - make_interval(mins => :m)
            RETURNING id::text""",
         m=stuck_after_minutes, watched=watched,
+    )
+    return [r[0] for r in rows]
+
+
+def splits_to_resume(db: Database, queued_idle_seconds: int) -> list[str]:
+    """Imports whose split is not running although it should: splitting with a lapsed lease (its splitter died,
+    and no retry came after the lease lapsed), or queued without progress for a while (a lost start or
+    continuation). The sweep hands each to the splitter again."""
+    rows = db.run(
+        """SELECT id::text FROM lead_imports
+           WHERE NOT split_done
+             AND ((status = 'splitting' AND split_lease_until < now())
+                  OR (status = 'queued' AND (split_lease_until IS NULL OR split_lease_until < now())
+                      AND updated_at < now() - make_interval(secs => :idle)))
+           ORDER BY updated_at LIMIT 100""",
+        idle=queued_idle_seconds,
     )
     return [r[0] for r in rows]
 

@@ -24,5 +24,6 @@ def splitter(remaining_ms: Callable[[], int]) -> Splitter:
     st, sp = settings.storage(), settings.splitter()
     config = SplitConfig(upload_prefix=st.upload_prefix, drop_prefix=st.drop_prefix,
                          max_upload_bytes=st.max_upload_bytes, chunk_rows=sp.chunk_rows,
-                         chunk_max_bytes=sp.chunk_max_bytes, time_margin_ms=sp.time_budget_margin_ms)
+                         chunk_max_bytes=sp.chunk_max_bytes, time_margin_ms=sp.time_budget_margin_ms,
+                         lease_seconds=sp.lease_seconds)
     return Splitter(database(), upload_store(), chunk_queue(), continuation(), config, remaining_ms)

@@ -54,7 +54,6 @@ PREVIEW_ROWS = 20
 # Ids in a drop key: ASCII digits without a leading zero (str.isdigit() also takes '²' and other scripts' digits),
 # at most 18 of them (a bigint).
 _DROP_ID = re.compile(r"[1-9][0-9]{0,17}")
-LEASE_SECONDS = 900  # longer than one splitter invocation (15 min max)
 CHUNKS_PER_CHECKPOINT = 10  # chunks sent (one to a few send_message_batch calls) between checkpoints
 
 
@@ -66,6 +65,9 @@ class SplitConfig:
     chunk_rows: int = 2000
     chunk_max_bytes: int = 200_000
     time_margin_ms: int = 30_000
+    # The split lease: renewed at every checkpoint (seconds apart); a splitter that died loses it this long after
+    # its last checkpoint, and the next attempt (S3 retry, continuation, the sweep's nudge) resumes the split.
+    lease_seconds: int = 60
     limits: CsvLimits = CsvLimits()
 
 
@@ -166,10 +168,10 @@ class Splitter:
 
     def _claim(self, import_id: str) -> dict[str, Any] | None:
         """Take the split lease; None when the import is not ours to split now."""
-        return import_repo.claim_split(self.db, import_id, LEASE_SECONDS)
+        return import_repo.claim_split(self.db, import_id, self.config.lease_seconds)
 
-    def _release(self, import_id: str) -> None:
-        import_repo.release_split(self.db, import_id)
+    def _release(self, job: dict[str, Any]) -> None:
+        import_repo.release_split(self.db, job["id"], job["split_attempt"])
 
     def _split(self, import_id: str) -> SplitOutcome:
         job = self._claim(import_id)
@@ -182,7 +184,7 @@ class Splitter:
             import_repo.fail(self.db, import_id, exc.message)
             return SplitOutcome(import_id, "failed", exc.message)
         except BaseException:
-            self._release(import_id)  # a retry of this event may resume at once
+            self._release(job)  # a retry of this event may resume at once
             raise
 
     def _split_claimed(self, job: dict[str, Any]) -> SplitOutcome:
@@ -224,20 +226,21 @@ class Splitter:
                 if len(pending) == CHUNKS_PER_CHECKPOINT:
                     self.queue.send(pending)
                     pending = []
-                    status = import_repo.checkpoint(self.db, import_id, offset, next_row, next_chunk, LEASE_SECONDS)
+                    status = import_repo.checkpoint(self.db, import_id, job["split_attempt"], offset, next_row,
+                                                    next_chunk, self.config.lease_seconds)
                     if status != ImportStatus.SPLITTING:
                         logger.info("split stopped: the import is no longer splitting",
                                     extra={"import_id": import_id, "import_status": status})
                         return SplitOutcome(import_id, status, f"import {status} while splitting")
                     if self.remaining_ms() < self.config.time_margin_ms:
-                        self._release(import_id)
+                        self._release(job)
                         self.continuation(import_id)
                         logger.info("split continues in a new invocation",
                                     extra={"import_id": import_id, "next_row": next_row, "next_chunk": next_chunk})
                         return SplitOutcome(import_id, "continued", f"next row {next_row}")
             if pending:
                 self.queue.send(pending)
-        return self._finish(import_id, offset, next_row - 1, next_chunk)
+        return self._finish(import_id, job["split_attempt"], offset, next_row - 1, next_chunk)
 
     def _preview(self, import_id: str, job: dict[str, Any], header: CsvHeader, columns: list[str | None],
                  options: ImportOptions, mapping: dict[str, str | None]) -> SplitOutcome:
@@ -311,10 +314,10 @@ class Splitter:
     def _save_header(self, import_id: str, header: CsvHeader, columns: list[str | None]) -> None:
         import_repo.save_header(self.db, import_id, _header_to_json(header, columns), {w: 1 for w in header.warnings})
 
-    def _finish(self, import_id: str, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
+    def _finish(self, import_id: str, attempt: int, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
         if total_rows == 0:
             raise no_data_rows_error()
-        status = import_repo.finish_split(self.db, import_id, offset, total_rows, chunk_count)
+        status = import_repo.finish_split(self.db, import_id, attempt, offset, total_rows, chunk_count)
         logger.info("split finished", extra={"import_id": import_id, "total_rows": total_rows, "chunks": chunk_count,
                                              "import_status": status})
         return SplitOutcome(import_id, status, f"{total_rows} rows in {chunk_count} chunks")
