@@ -26,4 +26,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     expired = root.expire_leads()
     if expired:
         logger.info("leads past their expiry expired", extra={"count": expired})
-    return {"marked": marked, "resumed": resumed, "expired_leads": expired}
+    restamped = root.reconcile_tokens()
+    return {"marked": marked, "resumed": resumed, "expired_leads": expired, "restamped_tokens": restamped}

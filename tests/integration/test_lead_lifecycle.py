@@ -229,3 +229,20 @@ def test_the_preview_shows_what_happens_to_existing_leads_and_what_the_scrub_rej
         assert rows[1]["outcome"] == ("rejected" if expected == "skip" else "accepted")
         assert "existing_lead" not in rows[2] and rows[2]["outcome"] == "accepted"
         assert (rows[3]["outcome"], rows[3]["reason"]) == ("rejected", "blacklisted")
+
+
+def test_the_sweep_stamps_again_the_tokens_redis_lost_for_imports_not_checked_yet(
+        pipeline_env: LocalAws, db: Database, redis_client: Any, redis_prefix: str) -> None:
+    from leadimport.services.token_reconciliation import reconcile_unchecked
+    from leadimport.store.tokens import TokenStore
+
+    imp = run_import(pipeline_env, "caller_id,interest\n+19518761336,cars\n+16785177520,boats\n")
+    assert db.run("SELECT tokens_checked_at IS NOT NULL FROM lead_imports WHERE id = CAST(:i AS uuid)",
+                  i=imp["id"]) == [[True]]
+    # Given Redis lost the keys (a failover) and the check at completion did not happen
+    redis_client.delete(f"{redis_prefix}:tokens:1:schedule:1:+19518761336")
+    db.run("UPDATE lead_imports SET tokens_checked_at = NULL WHERE id = CAST(:i AS uuid)", i=imp["id"])
+    # When the sweep runs, the lost tokens are back, the others untouched, and the import is checked
+    assert reconcile_unchecked(db, TokenStore(pipeline_env_redis_url(), redis_prefix)) == 1
+    assert tokens(redis_client, redis_prefix, "schedule:1", "+19518761336") == {"interest": "cars"}
+    assert reconcile_unchecked(db, TokenStore(pipeline_env_redis_url(), redis_prefix)) == 0

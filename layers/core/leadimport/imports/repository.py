@@ -304,6 +304,17 @@ def splits_to_resume(db: Database, queued_idle_seconds: int) -> list[str]:
     return [r[0] for r in rows]
 
 
+def mark_tokens_checked(db: Database, import_id: str) -> None:
+    db.run("UPDATE lead_imports SET tokens_checked_at = now() WHERE id = CAST(:i AS uuid)", i=import_id)
+
+
+def completed_unchecked(db: Database, limit: int) -> list[str]:
+    """Completed imports whose leads' tokens were not checked in Redis yet, oldest first."""
+    rows = db.run("SELECT id::text FROM lead_imports WHERE status = 'completed' AND tokens_checked_at IS NULL"
+                  " AND NOT COALESCE((options->>'dry_run')::boolean, false) ORDER BY finished_at LIMIT :n", n=limit)
+    return [r[0] for r in rows]
+
+
 # ---- counters ----------------------------------------------------------------------------------
 
 def add_chunk_counters(conn: pg8000.native.Connection, import_id: str, *, chunks: int, processed: int, created: int,

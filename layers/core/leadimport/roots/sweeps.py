@@ -8,6 +8,7 @@ from leadimport.roots.continuation import continuation
 from leadimport.roots.shared import database
 from leadimport.services.lead_expiry import expire_due_leads
 from leadimport.services.stuck_imports import mark_stuck_imports
+from leadimport.services.token_reconciliation import reconcile_unchecked
 from leadimport.store.tokens import shared_token_store
 
 QUEUED_IDLE_SECONDS = 120  # a queued import with no progress this long lost its start: hand it on again
@@ -28,3 +29,7 @@ def resume_splits() -> list[str]:
 
 def expire_leads() -> int:
     return expire_due_leads(database(), shared_token_store())
+
+
+def reconcile_tokens() -> int:
+    return reconcile_unchecked(database(), shared_token_store())

@@ -28,6 +28,7 @@ from leadimport.options import ImportOptions
 from leadimport.reasons import Reason
 from leadimport.rules.chunk_plan import Takeover, decide
 from leadimport.rules.pipeline import CompanyRefs, LeadCandidate, RowRejection, RowRules
+from leadimport.services.token_reconciliation import reconcile_import_tokens
 from leadimport.store import chunks as sql
 from leadimport.store.companies import company_refs
 from leadimport.store.db import Database
@@ -207,6 +208,8 @@ class ChunkImporter:
         logger.info("chunk imported", extra={"import_id": msg.import_id, "chunk": msg.chunk_no,
                                              "created_leads": created_count, "updated_leads": updated_count,
                                              "rejected_rows": len(rejections), "import_status": status})
+        if status == ImportStatus.COMPLETED and not options.dry_run:
+            self._reconcile_tokens(msg.import_id)
         return ChunkResult(msg.import_id, msg.chunk_no, "processed", created=created_count, updated=updated_count,
                            rejected=len(rejections), import_status=status)
 
@@ -250,6 +253,15 @@ class ChunkImporter:
             if action is not None:
                 out.append((schedule_id, action[0], now + timedelta(minutes=action[1])))
         return out
+
+    def _reconcile_tokens(self, import_id: str) -> None:
+        """The import just completed: tokens Redis lost meanwhile (a restart, a failover) are stamped again. Best
+        effort here (the chunk is committed); the sweep checks any import this did not finish for."""
+        try:
+            reconcile_import_tokens(self.db, self.tokens, import_id)
+        except Exception:  # noqa: BLE001 - the sweep does it later
+            logger.warning("token check at completion failed; the sweep will do it", extra={"import_id": import_id},
+                           exc_info=True)
 
     def _company_refs(self, company_id: int) -> CompanyRefs:
         """The company's traffic sources and buyers (rows may name their own), cached per container."""

@@ -177,3 +177,18 @@ def _restore_runs(conn: pg8000.native.Connection, company_id: int, import_id: st
            ON CONFLICT DO NOTHING""",
         c=company_id, i=import_id, k=kind, ids="{" + ",".join(str(int(x)) for x in lead_ids) + "}",
     )
+
+
+def live_leads_page(conn: pg8000.native.Connection, import_id: str, after_id: int, limit: int
+                    ) -> list[tuple[int, TokenStamp]]:
+    """A page (by lead id) of the live, unexpired leads an import created or refreshed, with their tokens."""
+    rows = conn.run(
+        """SELECT l.id, l.company_id, l.owner_type, l.owner_id, l.caller_id, l.tokens, l.expires_at FROM leads l
+           WHERE l.status = 'live' AND (l.expires_at IS NULL OR l.expires_at > now()) AND l.id > :after
+             AND (l.import_id = CAST(:i AS uuid)
+                  OR l.id IN (SELECT lead_id FROM lead_import_changes WHERE import_id = CAST(:i AS uuid)
+                              AND kind IN ('updated', 'moved')))
+           ORDER BY l.id LIMIT :n""",
+        i=import_id, after=after_id, n=limit,
+    ) or []
+    return [(int(r[0]), TokenStamp(int(r[1]), str(r[2]), int(r[3]), str(r[4]), dict(r[5] or {}), r[6])) for r in rows]

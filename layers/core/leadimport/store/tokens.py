@@ -122,6 +122,18 @@ class TokenStore:
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
 
+    def missing(self, keys: list[tuple[int, str, int, str]]) -> list[bool]:
+        """For each (company, owner_type, owner_id, phone): True when Redis has no tokens for it."""
+        if not keys:
+            return []
+        try:
+            pipe = self.client.pipeline(transaction=False)
+            for k in keys:
+                pipe.exists(self.key(*k))
+            return [not bool(found) for found in pipe.execute()]
+        except _UNAVAILABLE as exc:
+            raise self._unavailable(exc) from exc
+
     def tokens_for(self, company_id: int, owner_type: str, owner_id: int, phone: str) -> dict[str, str]:
         """What an inbound call from `phone` on this owner gets: one GET."""
         try:
