@@ -430,3 +430,11 @@ def test_one_phone_on_three_rows_in_three_chunks_keeps_the_policys_row_whatever_
     s = state(db, import_id)
     assert (s["status"], s["created_leads"], s["rejected_rows"]) == ("completed", 1, 2)
     assert s["rejections"] == {"duplicate_in_file": 2}
+
+
+def test_another_companys_blacklist_does_not_reject_a_row(db: Database, importer: ChunkImporter) -> None:
+    # +14155550123 is on company 2's blacklist only
+    import_id = make_import(db, chunk_count=1, total=2)
+    importer.import_chunk(chunk(import_id, 0, [["+14155550123", "", "x", "us"], ["+12025550143", "", "y", "us"]]))
+    assert reasons(db, import_id) == {2: "blacklisted"}
+    assert live_leads(db, import_id) == [(1, "+14155550123")]

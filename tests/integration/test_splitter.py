@@ -121,8 +121,9 @@ def test_a_tiny_time_budget_continues_from_the_checkpoint_without_losing_a_row(
     assert db.run("SELECT chunk_count FROM lead_imports WHERE id = CAST(:i AS uuid)", i=imp["id"]) == [[32]]
 
 
+@pytest.mark.parametrize("crash", ["after the send, before the checkpoint", "before the send"])
 def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
-        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch, crash: str) -> None:
     monkeypatch.setenv("CHUNK_ROWS", "2")
     from leadimport import roots
     from leadimport.store.aws import ChunkQueue
@@ -137,6 +138,8 @@ def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
 
     def crash_on_third_batch(self: ChunkQueue, chunks: Any) -> None:
         calls["n"] += 1
+        if calls["n"] == 3 and crash == "before the send":
+            raise RuntimeError("the Lambda was killed before sending the batch")
         real_send(self, chunks)
         if calls["n"] == 3:
             raise RuntimeError("the Lambda was killed after sending, before the checkpoint")
@@ -147,7 +150,8 @@ def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
     with pytest.raises(RuntimeError):
         splitter(event, LambdaContext())
     monkeypatch.setattr(ChunkQueue, "send", real_send)
-    splitter(event, LambdaContext())  # S3 retries the event
+    # S3 retries the event at once: the crashed attempt gave its lease back, so the retry resumes and finishes
+    assert splitter(event, LambdaContext())["outcomes"] == [{"import_id": imp["id"], "status": "processing"}]
     chunks = drain_chunks(pipeline_env)
     by_no: dict[int, list[str]] = {}
     for c in chunks:

@@ -1,0 +1,146 @@
+"""`make mutants`: each guarantee's test must fail when its mechanism is removed.
+
+A curated list of mutations, each a text replacement in one source file that removes or breaks one
+mechanism the README's Guarantees table relies on. Each is applied alone, the tests named for it run,
+and the file is put back. A mutation the tests do not catch *survives*: the guarantee has no real test.
+Exit 1 when any survives. Outside `make test` (about 3 minutes).
+
+Written by hand rather than with mutmut/cosmic-ray: those generate thousands of operator mutations
+over every file (hours on two cores, most in code no guarantee rests on); what we want is the short,
+reviewed list of "remove this mechanism" mutations, each tied to the tests that claim to prove it.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+CORE = "layers/core/leadimport"
+
+
+@dataclass(frozen=True)
+class Mutant:
+    name: str
+    path: str
+    old: str
+    new: str
+    tests: tuple[str, ...]
+
+
+MUTANTS = [
+    Mutant("the failing chunk's body is logged on a chunk error", "functions/worker/handler.py",
+           '"attempt": attempts, "last_attempt": last_attempt, "error": error})',
+           '"attempt": attempts, "last_attempt": last_attempt, "error": error, "body": record.body})',
+           ("tests/integration/test_faults.py::test_a_chunk_that_fails_every_time_fails_its_import_with_a_sentence_and_lists_its_rows",)),
+    Mutant("the split checkpoint is written before the batch is sent", f"{CORE}/services/split_upload.py",
+           """                    self.queue.send(pending)
+                    pending = []
+                    status = import_repo.checkpoint(""",
+           """                    sent, pending = pending, []
+                    status = import_repo.checkpoint(""",
+           ("tests/integration/test_splitter.py::test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks",)),
+    Mutant("undo also expires other imports' leads", f"{CORE}/store/leads.py",
+           "WHERE company_id = :c AND import_id = CAST(:i AS uuid) AND status = 'live'",
+           "WHERE company_id = :c AND (import_id = CAST(:i AS uuid) OR import_id IS NOT NULL) AND status = 'live'",
+           ("tests/integration/test_lead_lifecycle.py::test_undo_puts_back_the_database_and_redis_as_they_were_before_the_import",
+            "tests/integration/test_api.py::test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest")),
+    Mutant("errors.csv neutralizes only = and +", f"{CORE}/services/imports_api.py",
+           'if value and value[0] in "=+-@\\t\\r":', 'if value and value[0] in "=+":',
+           ("tests/unit/test_errors_csv.py",)),
+    Mutant("the blacklist lookup ignores the company", f"{CORE}/store/chunks.py",
+           "SELECT x.phone FROM blacklist x WHERE x.company_id = :c AND x.phone = p.phone",
+           "SELECT x.phone FROM blacklist x WHERE x.phone = p.phone",
+           ("tests/integration/test_import_chunk.py::test_another_companys_blacklist_does_not_reject_a_row",)),
+    Mutant("the split lease is not released on a crash", f"{CORE}/services/split_upload.py",
+           "            self._release(job)  # a retry of this event may resume at once",
+           "            pass  # the lease stays held",
+           ("tests/integration/test_splitter.py::test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks",)),
+    Mutant("the (import, chunk) done-marker lets a redelivery through", f"{CORE}/store/chunks.py",
+           "VALUES (CAST(:i AS uuid), :n, :f, :c, :o) ON CONFLICT DO NOTHING RETURNING 1",
+           "VALUES (CAST(:i AS uuid), :n, :f, :c, :o) ON CONFLICT (import_id, chunk_no) DO UPDATE SET row_count ="
+           " EXCLUDED.row_count RETURNING 1",
+           ("tests/integration/test_import_chunk.py::test_a_redelivered_chunk_changes_nothing",)),
+    Mutant("status changes ignore the lifecycle table", f"{CORE}/imports/repository.py",
+           "WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[])){where_sql}",
+           "WHERE id = CAST(:id AS uuid) AND (status = ANY(CAST(:sources AS text[])) OR true){where_sql}",
+           ("tests/integration/test_import_lifecycle.py",)),
+    Mutant("the database's transition trigger lets every change through", "infra/db/migrations/0004_import_transitions.sql",
+           "    IF NOT EXISTS (SELECT 1 FROM lead_import_transitions",
+           "    IF false AND NOT EXISTS (SELECT 1 FROM lead_import_transitions",
+           ("tests/integration/test_import_lifecycle.py::test_every_status_change_is_allowed_or_refused_by_the_database_as_the_table_says",)),
+    Mutant("a dropped file's options skip the ownership checks", f"{CORE}/services/split_upload.py",
+           "            check_import_options(self.db, company_id,", "            (lambda *a: None)(self.db, company_id,",
+           ("tests/integration/test_splitter.py::test_a_dropped_file_with_options_the_api_refuses_fails_with_the_apis_sentence_and_writes_nothing",)),
+    Mutant("a later-processed chunk's claim always wins", f"{CORE}/rules/chunk_plan.py",
+           "            if keeps_phone(held, c.row_no, policy):", "            if True:",
+           ("tests/unit/test_chunk_plan.py",)),
+    Mutant("the blacklist is checked after in-file duplicates", f"{CORE}/rules/chunk_plan.py",
+           "    for c in _one_row_per_phone(kept, policy, plan.rejections):",
+           "    for c in _one_row_per_phone(list(candidates), policy, plan.rejections):",
+           ("tests/unit/test_chunk_plan.py::test_blacklist_comes_before_in_file_duplicates",)),
+    Mutant("a chunk failing on its last attempt is not recorded", "functions/worker/handler.py",
+           "                root.chunk_importer().record_failed_chunk(message, error, attempts)",
+           "                pass",
+           ("tests/integration/test_faults.py::test_a_chunk_that_fails_every_time_fails_its_import_with_a_sentence_and_lists_its_rows",)),
+    Mutant("tokens Redis lost are not stamped again at completion", f"{CORE}/services/import_chunk.py",
+           "            self._reconcile_tokens(msg.import_id)", "            pass",
+           ("tests/integration/test_faults.py::test_redis_stopped_and_restarted",)),
+    Mutant("an older split attempt's checkpoint is not fenced", f"{CORE}/imports/repository.py",
+           "             AND split_attempt = :a\n           RETURNING status",
+           "             AND (split_attempt = :a OR true)\n           RETURNING status",
+           ("tests/integration/test_import_lifecycle.py::test_the_split_lease_is_taken_only_from_queued_or_an_expired_splitting",)),
+    Mutant("an opted-out contact's new lead is enrolled", f"{CORE}/store/chunks.py",
+           "WHERE created.import_row <> ALL(CAST(:no_enroll AS int[])))", "WHERE true)",
+           ("tests/integration/test_lead_lifecycle.py::test_opt_out_applies_to_every_valid_row_and_an_opted_out_contact_is_never_enrolled",)),
+    Mutant("a lead past its expiry counts as live", f"{CORE}/store/chunks.py",
+           "live_lead_id=None if r[11] else r[10], stale_lead_id=r[10] if r[11] else None)",
+           "live_lead_id=r[10], stale_lead_id=None)",
+           ("tests/integration/test_lead_lifecycle.py::test_a_lead_past_its_expiry_is_not_live_a_reimport_creates_and_the_sweep_expires",)),
+    Mutant("undo does not restore the contact flags", f"{CORE}/store/leads.py",
+           "WHERE f.import_id = CAST(:i AS uuid) AND ct.id = f.contact_id AND ct.company_id = :c",
+           "WHERE f.import_id = CAST(:i AS uuid) AND ct.id = f.contact_id AND ct.company_id = :c AND false",
+           ("tests/integration/test_lead_lifecycle.py::test_undo_puts_back_the_database_and_redis_as_they_were_before_the_import",)),
+    Mutant("an API answer that breaks its model is not caught", f"{CORE}/imports/resource.py",
+           "    progress: float = Field(ge=0, le=1)", "    progress: float = Field(ge=0, le=1000)",
+           ("tests/integration/test_api.py::test_openapi_document_matches_the_routes",)),
+]
+
+
+def run(mutant: Mutant) -> tuple[bool, str, float]:
+    """(caught, by which output line, seconds)."""
+    path = ROOT / mutant.path
+    original = path.read_text(encoding="utf-8")
+    if original.count(mutant.old) != 1:
+        raise SystemExit(f"mutation {mutant.name!r}: its text is not found exactly once in {mutant.path}; "
+                         "the code changed, update the mutation")
+    t0 = time.monotonic()
+    try:
+        path.write_text(original.replace(mutant.old, mutant.new), encoding="utf-8")
+        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-x", "-p", "no:cacheprovider",
+                                 "-n", "0", *mutant.tests], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    finally:
+        path.write_text(original, encoding="utf-8")
+    failed = [line for line in result.stdout.splitlines()
+              if line.startswith("FAILED") or (line.startswith("ERROR ") and "tests/" in line)]
+    return result.returncode != 0, (failed[0] if failed else result.stdout.strip().splitlines()[-1]), \
+        time.monotonic() - t0
+
+
+def main() -> int:
+    survivors = []
+    print(f"{len(MUTANTS)} mutations, each must be caught by its tests\n")
+    for i, mutant in enumerate(MUTANTS, start=1):
+        caught, by, seconds = run(mutant)
+        print(f"{i:>2}. {'caught  ' if caught else 'SURVIVED'} {mutant.name} ({seconds:.0f} s)\n    {by}")
+        if not caught:
+            survivors.append(mutant.name)
+    print(f"\n{len(MUTANTS) - len(survivors)} caught, {len(survivors)} survived")
+    return 1 if survivors else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
