@@ -228,7 +228,8 @@ class LocalRedis:
             str(binary), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
             "--logfile", str(log), "--daemonize", "no", "--protected-mode", "yes",
         ]
-        args += ["--save", "300 1", "--dbfilename", "dump.rdb"] if self.persist else ["--save", "", "--appendonly", "no"]
+        # "--save 300 1" as separate words: one "300 1" word is read as an invalid rule and leaves save '' (no dump).
+        args += ["--save", "300", "1", "--dbfilename", "dump.rdb"] if self.persist else ["--save", "", "--appendonly", "no"]
         self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_for_port(self.port, timeout, "Redis", log)
         return self.url

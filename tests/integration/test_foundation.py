@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from leadimport_local.migrations import discover, migrate
@@ -97,3 +98,24 @@ def test_postgres_starts_from_a_copy_when_nobody_cannot_reach_the_venv(monkeypat
     finally:
         pg.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_the_local_redis_keeps_its_data_between_runs(tmp_path: Any) -> None:
+    """`leadimport tokens` after `leadimport import`: the local Redis (persist=True) saves its keys on shutdown."""
+    import redis
+    from leadimport_local.servers import LocalRedis
+
+    server = LocalRedis(tmp_path, persist=True)
+    server.start()
+    try:
+        client = redis.Redis.from_url(server.url)
+        assert client.config_get("save")["save"] == "300 1"
+        client.set("li:tokens:1:schedule:1:+19518761336", '{"interest": "cars"}')
+        client.close()
+        server.stop()
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        assert client.get("li:tokens:1:schedule:1:+19518761336") == b'{"interest": "cars"}'
+        client.close()
+    finally:
+        server.stop()
