@@ -95,7 +95,8 @@ def test_bad_rows_are_recorded_with_reasons_and_the_good_rows_go_in(pipeline_env
 
     status, _, text = call_api(1, "GET", f"/imports/{created['id']}/errors.csv")
     assert status == 200
-    rows = list(csv.reader(io.StringIO(text)))
+    assert text.startswith("\ufeff")  # UTF-8 with BOM, for spreadsheets
+    rows = list(csv.reader(io.StringIO(text[1:])))
     assert rows[0] == ["caller_id", "email", "interest", "country", "row", "reason", "message"]
     formula = next(r for r in rows if r[4] == "7")
     assert formula[0].startswith("'=")  # neutralized for spreadsheets

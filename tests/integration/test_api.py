@@ -225,7 +225,7 @@ def test_a_large_error_csv_is_handed_out_through_s3(pipeline_env: LocalAws, monk
     key = "exports/" + location.split("/exports/", 1)[1].split("?", 1)[0]
     body = pipeline_env.s3.get_object(Bucket=pipeline_env.wiring.bucket_name, Key=key)["Body"].read().decode()
     lines = body.splitlines()
-    assert lines[0] == "caller_id,note,row,reason,message" and len(lines) == 51
+    assert lines[0] == "\ufeffcaller_id,note,row,reason,message" and len(lines) == 51
     assert lines[1].startswith("bad,'=cmd,1,invalid_phone")
 
 

@@ -246,3 +246,31 @@ def test_the_sweep_stamps_again_the_tokens_redis_lost_for_imports_not_checked_ye
     assert reconcile_unchecked(db, TokenStore(pipeline_env_redis_url(), redis_prefix)) == 1
     assert tokens(redis_client, redis_prefix, "schedule:1", "+19518761336") == {"interest": "cars"}
     assert reconcile_unchecked(db, TokenStore(pipeline_env_redis_url(), redis_prefix)) == 0
+
+
+def test_the_error_csv_goes_back_in_as_it_is_after_fixing_two_rows(pipeline_env: LocalAws, db: Database,
+                                                                  redis_client: Any, redis_prefix: str) -> None:
+    # Given an import whose rows fail for reasons a user fixes in a spreadsheet
+    csv_text = ("caller_id,notes,formula,offset,handle,name\n"
+                "+1 951 876 1336,ok,=SUM(A1:A2),-5,@home,Zoë\n"               # goes in
+                "+1 678 517 7520,,=1+1,-7,@work,José\n"                       # goes in
+                "not a phone,fix me,=A1,-1,@x,Ünal\n"                         # invalid_phone
+                "+1 202 555 0143,blacklisted,,,,\n"                            # blacklisted: stays rejected
+                "12345,fix me too,+44,-2,@y,Åsa\n")                           # invalid_phone
+    first = run_import(pipeline_env, csv_text)
+    assert (first["created_leads"], first["rejected_rows"]) == (2, 3)
+    _, _, errors = call_api(1, "GET", f"/imports/{first['id']}/errors.csv")
+    assert errors.startswith("\ufeff")
+    # When the user fixes the two bad phones (as a spreadsheet saves it: BOM, quotes kept) and uploads it again
+    fixed = errors.replace("not a phone", "+1 312 555 0123").replace("12345", "+1 646 555 0199")
+    second = run_import(pipeline_env, fixed)
+    # Then the fixed rows go in with their values as they were (no ' prefix, no row/reason/message tokens)
+    assert (second["created_leads"], second["rejected_rows"], second["rejections"]) == (2, 1, {"blacklisted": 1})
+    leads = {r[0]: r[1] for r in db.run("SELECT caller_id, tokens FROM leads WHERE import_id = CAST(:i AS uuid)",
+                                        i=second["id"])}
+    assert leads["+13125550123"] == {"notes": "fix me", "formula": "=A1", "offset": "-1", "handle": "@x",
+                                     "name": "Ünal"}
+    assert leads["+16465550199"]["formula"] == "+44" and leads["+16465550199"]["name"] == "Åsa"
+    # And a second round trip has the same columns once, not row,reason,message twice
+    _, _, again = call_api(1, "GET", f"/imports/{second['id']}/errors.csv")
+    assert again.splitlines()[0] == "\ufeffcaller_id,notes,formula,offset,handle,name,row,reason,message"

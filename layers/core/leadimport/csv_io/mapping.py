@@ -9,7 +9,8 @@ from dataclasses import dataclass, field
 from leadimport.csv_io.reader import FileRejectedError
 from leadimport.lead_columns import RECOGNIZED_COLUMNS
 
-__all__ = ["RESERVED_COLUMNS", "ResolvedColumns", "apply", "resolve_columns"]
+__all__ = ["ERROR_CSV_COLUMNS", "RESERVED_COLUMNS", "ResolvedColumns", "apply", "bookkeeping_columns",
+           "resolve_columns"]
 
 # Names with a meaning to the importer: matched ignoring case, always stored in lower case.
 RESERVED_COLUMNS = RECOGNIZED_COLUMNS
@@ -68,6 +69,17 @@ def _listing(names: list[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
 
 
+ERROR_CSV_COLUMNS = ("row", "reason", "message")
+"""The bookkeeping columns the error CSV adds after the file's own columns (GET /imports/{id}/errors.csv)."""
+
+
+def bookkeeping_columns(header_columns: list[str]) -> int:
+    """How many of the header's last columns are an error CSV's bookkeeping (row, reason, message): 3 or 0.
+    Only the trio, last and in that order, counts: a file's own "message" column elsewhere stays a token."""
+    tail = [_key(c) for c in header_columns[-len(ERROR_CSV_COLUMNS):]]
+    return len(ERROR_CSV_COLUMNS) if len(header_columns) > 3 and tail == list(ERROR_CSV_COLUMNS) else 0
+
+
 def resolve_columns(
     header_columns: list[str], column_mapping: dict[str, str | None] | None
 ) -> ResolvedColumns:
@@ -105,6 +117,10 @@ def resolve_columns(
         renames[index] = new
 
     names: list[str | None] = [renames[i] if i in renames else _target(name) for i, name in enumerate(source)]
+    # An error CSV uploaded again: its bookkeeping columns (the last three) are not the leads' data.
+    for i in range(len(source) - bookkeeping_columns(source), len(source)):
+        if i not in renames:
+            names[i] = None
 
     seen: dict[str, int] = {}
     for position, target_name in enumerate(names):

@@ -114,6 +114,7 @@ class RowRules:
 
     def apply(self, row_no: int, values: list[str]) -> LeadCandidate | RowRejection:
         warnings: list[str] = []
+        undo_formula_guard(values)
         # 2. Phone
         phone = self.normalizer.normalize(self._get(values, "caller_id"), self._get(values, "country") or None)
         if phone.e164 is None:
@@ -221,4 +222,17 @@ class RowRules:
         return None
 
 
-__all__ = ["NO_REFS", "RESERVED_COLUMNS", "CompanyRefs", "LeadCandidate", "RowRejection", "RowRules", "RowWarning"]
+_GUARDED = frozenset("=+-@\t\r")
+
+
+def undo_formula_guard(values: list[str]) -> None:
+    """Undo the error CSV's spreadsheet safety, in place: a value the export prefixed with ' (because it starts
+    with = + - @ TAB or CR) gets its own text back, so a fixed error CSV imports as it is ("'+1 951..." is the
+    phone "+1 951...")."""
+    for i, value in enumerate(values):
+        if value[:1] == "'" and value[1:2] in _GUARDED and len(value) > 1:
+            values[i] = value[1:]
+
+
+__all__ = ["NO_REFS", "RESERVED_COLUMNS", "CompanyRefs", "LeadCandidate", "RowRejection", "RowRules", "RowWarning",
+           "undo_formula_guard"]

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from leadimport.csv_io import FileRejectedError, resolve_columns
+from leadimport.csv_io.mapping import ERROR_CSV_COLUMNS, bookkeeping_columns
 from leadimport.imports import repository as import_repo
 from leadimport.imports.resource import (
     CreatedImport,
@@ -180,9 +181,12 @@ class ImportsApi:
         CSV stays one column per header name and nothing of the row is lost."""
         row = self._row(company_id, import_id)
         columns: list[str] = list((row["header"] or {}).get("columns") or [])
+        # A file that was an error CSV already: its bookkeeping columns are written once, never twice.
+        columns = columns[:len(columns) - bookkeeping_columns(columns)]
         buf = io.StringIO()
+        buf.write("\ufeff")  # UTF-8 with BOM: spreadsheets show non-ASCII names as they are
         writer = csv.writer(buf, lineterminator="\r\n")
-        writer.writerow([neutralize(c) for c in columns + ["row", "reason", "message"]])
+        writer.writerow([neutralize(c) for c in columns + list(ERROR_CSV_COLUMNS)])
         after = 0
         while True:
             rows = self.db.run(
