@@ -32,6 +32,7 @@ class RowWarning(StrEnum):
     """Something about a row was fixed or dropped, but the row went in."""
 
     ENCODING_FALLBACK = "encoding_fallback"  # file read as Windows-1252 (counted once per file)
+    UNNAMED_COLUMNS_IGNORED = "unnamed_columns_ignored"  # the header ends with unnamed columns (once per file)
     PHONE_EXTENSION = "phone_extension"  # extension split off into the `extension` token
     PHONE_POSSIBLE_ONLY = "phone_possible_only"  # accepted as "possible", not "valid"
     EMAIL_DROPPED = "email_dropped"

@@ -422,6 +422,12 @@ def _read_header(
     if record:
         record[0] = record[0].lstrip("\ufeff")
     columns = [_clean_name(name) for name in record]
+    if columns and not columns[-1] and any(columns):
+        # A trailing delimiter on every line (many spreadsheet and CRM exports): unnamed columns at the end
+        # are not part of the file. A row with a value there still gets an outcome (more fields than columns).
+        while columns and not columns[-1]:
+            columns.pop()
+        warnings = [*warnings, RowWarning.UNNAMED_COLUMNS_IGNORED]
     _check_columns(columns, limits)
     header = CsvHeader(
         columns=columns, delimiter=delim, encoding=enc, data_offset=data_offset, warnings=warnings
@@ -768,6 +774,10 @@ def _check_row(
     if n != ncols:
         if n > ncols and not any(values[ncols:]):
             values = values[:ncols]
+        elif n < ncols and not any("\n" in v or "\r" in v for v in values):
+            # Spreadsheets drop a row's trailing empty fields: the missing ones are empty. (Not a record that
+            # runs across lines: that is a quote left open swallowing rows, and stays malformed.)
+            values = values + [""] * (ncols - n)
         else:
             return _make_row(
                 row_no,
