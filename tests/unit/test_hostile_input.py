@@ -136,3 +136,13 @@ def test_a_cp1252_record_spanning_a_clean_and_an_undecodable_block_is_one_reject
     assert header.encoding == "cp1252"
     got = [(r.row_no, r.reason) for r in rows]
     assert got == [(1, "invalid_encoding"), (2, None)]
+
+
+def test_fields_beyond_the_header_never_overwrite_a_column_named_like_their_key() -> None:
+    from leadimport.options import ImportOptions
+    from leadimport.rules.pipeline import RowRules
+
+    columns = ["caller_id", "_extra_1"]
+    rules = RowRules(ImportOptions(), columns, list(columns))
+    assert rules.source_values(["+19518761336", "mine", "beyond"]) == {
+        "caller_id": "+19518761336", "_extra_1": "mine", "__extra_1": "beyond"}

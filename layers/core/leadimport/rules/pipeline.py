@@ -106,7 +106,10 @@ class RowRules:
     def source_values(self, values: list[str]) -> dict[str, str]:
         out = dict(zip(self.source_columns, values, strict=False))
         for extra, value in enumerate(values[len(self.source_columns):], start=1):
-            out[f"_extra_{extra}"] = value
+            key = f"_extra_{extra}"
+            while key in out:  # a header of the file may be named so: never overwrite its value
+                key = "_" + key
+            out[key] = value
         return out
 
     def reject(self, row_no: int, values: list[str], reason: str, message: str) -> RowRejection:
