@@ -57,6 +57,18 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--company", type=int, default=DEMO_COMPANY)
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("list", help="the company's imports, newest first")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+    p.add_argument("--status", help="only imports in this status")
+    p.add_argument("--json", action="store_true")
+
+    for name, text in (("cancel", "stop a running import (unprocessed rows are listed in its errors)"),
+                       ("undo", "put back what a finished import did")):
+        p = sub.add_parser(name, help=text)
+        p.add_argument("import_id")
+        p.add_argument("--company", type=int, default=DEMO_COMPANY)
+        p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("errors", help="an import's rejected rows")
     p.add_argument("import_id")
     p.add_argument("--company", type=int, default=DEMO_COMPANY)
@@ -178,13 +190,53 @@ def _with_stores(fn: Any) -> Any:
     return wrapper
 
 
+def _refused(status: int, body: Any) -> int:
+    """An API refusal on stderr; exit 2 for the user's mistake (4xx: unknown import, a status that forbids it),
+    1 for an internal failure."""
+    print(f"leadimport: {(body or {}).get('message', 'the request failed')}", file=sys.stderr)
+    return EXIT_REJECTED if 400 <= status < 500 else EXIT_INTERNAL
+
+
 @_with_stores
 def cmd_status(args: argparse.Namespace) -> int:
     status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}")
     if status != 200:
-        print(f"leadimport: {body.get('message')}", file=sys.stderr)
-        return EXIT_INTERNAL
+        return _refused(status, body)
     return _report(body, as_json=args.json)
+
+
+@_with_stores
+def cmd_list(args: argparse.Namespace) -> int:
+    items: list[Any] = []
+    cursor: str | None = None
+    while True:
+        query = {"limit": "100", **({"status": args.status} if args.status else {}),
+                 **({"cursor": cursor} if cursor else {})}
+        status, body, _ = _api(args.company, "GET", "/imports", query)
+        if status != 200:
+            return _refused(status, body)
+        items += body["items"]
+        cursor = body.get("next_cursor")
+        if not cursor:
+            break
+    if args.json:
+        print(json.dumps(items, indent=2, ensure_ascii=False))
+        return EXIT_OK
+    for r in items:
+        print(f"{r['id']}  {r['created_at'][:19]}  {r['status']:<22} {r['total_rows']:>9,} rows"
+              f"  {r['created_leads']:>9,} created  {r.get('updated_leads', 0):>9,} updated"
+              f"  {r['rejected_rows']:>9,} rejected  {r['name']}")
+    return EXIT_OK
+
+
+def _change(action: str) -> Any:
+    @_with_stores
+    def command(args: argparse.Namespace) -> int:
+        status, body, _ = _api(args.company, "POST", f"/imports/{args.import_id}/{action}")
+        if status != 200:
+            return _refused(status, body)
+        return _report(body, as_json=args.json)
+    return command
 
 
 @_with_stores
@@ -296,7 +348,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "import": cmd_import, "status": cmd_status, "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
+    "import": cmd_import, "status": cmd_status, "list": cmd_list, "cancel": _change("cancel"), "undo": _change("undo"),
+    "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
     "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
 }
 
