@@ -8,7 +8,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from leadimport_local.cli import main
 from leadimport_local.runner import LocalServices
 

@@ -241,6 +241,25 @@ def test_logs_of_a_whole_import_hold_no_phone_or_email(pipeline_env: LocalAws,
     assert "secret@example.com" not in logs
 
 
+def test_a_last_chunk_that_fails_every_time_fails_its_import_instead_of_completing_it(
+        small_chunks: LocalAws, db: Database) -> None:
+    # Given the other chunks imported, and then the traffic source vanished
+    imp = upload(small_chunks, phones_csv(25), defaults={"traffic_source_id": 2})
+    bodies = split_only(small_chunks)
+    worker = load_handler("worker")
+    for body in bodies[1:]:
+        assert worker(make_sqs_batch([body]), LambdaContext()) == {"batchItemFailures": []}
+    db.run("UPDATE leads SET traffic_source_id = NULL WHERE traffic_source_id = 2")
+    db.run("DELETE FROM traffic_sources WHERE id = 2")
+    # When the last outstanding chunk fails on every attempt
+    for attempt in range(1, small_chunks.wiring.max_receive_count + 1):
+        worker(make_sqs_batch([bodies[0]], receive_count=attempt), LambdaContext())
+    # Then the import is failed, not completed, and its rows add up
+    f = final(imp["id"])
+    assert (f["status"], f["created_leads"], f["unprocessed_rows"], f["total_rows"]) == ("failed", 15, 10, 25)
+    assert "Chunk 0" in f["error"]
+
+
 def test_a_chunk_that_fails_every_time_fails_its_import_with_a_sentence_and_lists_its_rows(
         small_chunks: LocalAws, db: Database, caplog: pytest.LogCaptureFixture) -> None:
     # Given an import whose traffic source vanished after it was accepted: every chunk fails on the foreign key

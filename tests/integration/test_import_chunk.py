@@ -438,3 +438,20 @@ def test_another_companys_blacklist_does_not_reject_a_row(db: Database, importer
     importer.import_chunk(chunk(import_id, 0, [["+14155550123", "", "x", "us"], ["+12025550143", "", "y", "us"]]))
     assert reasons(db, import_id) == {2: "blacklisted"}
     assert live_leads(db, import_id) == [(1, "+14155550123")]
+
+
+@pytest.mark.parametrize("dry_run", [False, True])
+def test_a_row_that_refreshed_a_lead_and_loses_its_phone_to_an_earlier_row_moves_the_updated_counter(
+        db: Database, importer: ChunkImporter, dry_run: bool) -> None:
+    # Given the offer's live lead for +16465550144, and that phone on rows 1 and 3, the later chunk run first
+    import_id = make_import(db, {"dry_run": dry_run}, owner=("offer", 2), chunk_count=2, total=4)
+    importer.import_chunk(chunk(import_id, 1, [["+16465550144", "", "late", "us"], ["2025550111", "", "x", "us"]],
+                                first_row=3))
+    importer.import_chunk(chunk(import_id, 0, [["+16465550144", "", "early", "us"], ["3125550123", "", "y", "us"]],
+                                first_row=1))
+    # Then row 1 refreshed the lead, row 3 is duplicate_in_file, and the counters moved from updated, not created
+    s = state(db, import_id)
+    assert (s["status"], s["created_leads"], s["updated_leads"], s["rejected_rows"]) == ("completed", 2, 1, 1)
+    assert reasons(db, import_id) == {3: "duplicate_in_file"}
+    if not dry_run:
+        assert db.rows("SELECT tokens FROM leads WHERE id = 7")[0]["tokens"]["interest"] == "early"

@@ -117,7 +117,12 @@ def test_splits_to_resume_are_the_lapsed_leases_and_the_idle_queued(db: Database
     db.run("UPDATE lead_imports SET split_lease_until = now() - interval '1 second' WHERE id = CAST(:i AS uuid)",
            i=lapsed)
     db.run("UPDATE lead_imports SET updated_at = now() - interval '10 minutes' WHERE id = CAST(:i AS uuid)", i=idle)
-    assert sorted(repo.splits_to_resume(db, 120)) == sorted([lapsed, idle])
+    released = make(db, "queued")
+    job = repo.claim_split(db, released, 900)
+    repo.release_split(db, released, job["split_attempt"])  # a crash or a continuation gave the lease back
+    db.run("UPDATE lead_imports SET updated_at = now() - interval '10 minutes' WHERE id = CAST(:i AS uuid)",
+           i=released)
+    assert sorted(repo.splits_to_resume(db, 120)) == sorted([lapsed, idle, released])
     assert fresh not in repo.splits_to_resume(db, 120)
 
 

@@ -268,8 +268,13 @@ def fail(db: Database, import_id: str, error: str) -> bool:
     if not _valid_id(import_id):
         return False
     with db.transaction() as conn:
-        return bool(_move(conn, import_id, ImportStatus.FAILED, set_sql=", error = :error, split_lease_until = NULL",
-                          error=error))
+        return fail_in(conn, import_id, error)
+
+
+def fail_in(conn: pg8000.native.Connection, import_id: str, error: str) -> bool:
+    """`fail` inside the caller's transaction (with the rows and counters that go with the failure)."""
+    return bool(_move(conn, import_id, ImportStatus.FAILED, set_sql=", error = :error, split_lease_until = NULL",
+                      error=error))
 
 
 def mark_stuck(db: Database, stuck_after_minutes: int) -> list[str]:
@@ -295,7 +300,10 @@ def splits_to_resume(db: Database, queued_idle_seconds: int) -> list[str]:
     rows = db.run(
         """SELECT id::text FROM lead_imports
            WHERE NOT split_done
-             AND ((status = 'splitting' AND split_lease_until < now())
+             AND ((status = 'splitting' AND (split_lease_until < now()
+                                             -- released (a crash, a continuation) and nobody took it since
+                                             OR (split_lease_until IS NULL
+                                                 AND updated_at < now() - make_interval(secs => :idle))))
                   OR (status = 'queued' AND (split_lease_until IS NULL OR split_lease_until < now())
                       AND updated_at < now() - make_interval(secs => :idle)))
            ORDER BY updated_at LIMIT 100""",

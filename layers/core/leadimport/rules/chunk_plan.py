@@ -39,6 +39,7 @@ class Takeover:
     held_row: int
     winner_row: int
     message: str
+    phone: str
 
 
 @dataclass(slots=True)
@@ -77,7 +78,7 @@ def decide(candidates: Iterable[LeadCandidate], facts: Mapping[str, PhoneFacts],
                 plan.rejections.append(RowRejection(c.row_no, Reason.DUPLICATE_IN_FILE,
                                                     duplicate_message(held, policy), c.values))
                 continue
-            plan.takeovers.append(Takeover(held, c.row_no, duplicate_message(c.row_no, policy)))
+            plan.takeovers.append(Takeover(held, c.row_no, duplicate_message(c.row_no, policy), c.phone))
         plan.claims[c.phone] = c.row_no
         winners.append(c)
 

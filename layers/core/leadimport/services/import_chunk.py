@@ -80,15 +80,15 @@ class ChunkImporter:
         with self.db.transaction() as conn:
             if not sql.claim_chunk(conn, msg.import_id, msg.chunk_no, msg.first_row, msg.row_count, "failed"):
                 return None
+            # Failed first, in the same transaction: counting this chunk as done must not complete the import.
+            import_repo.fail_in(conn, msg.import_id, (
+                f"Chunk {msg.chunk_no} of this import (rows {msg.first_row} to {last}) could not be imported after "
+                f"{attempts} attempts: {error}. The rows of the other chunks were imported; this chunk's rows are "
+                "listed as unprocessed in the errors. Contact support with the import id if the cause is not clear."))
             sql.insert_rejections(conn, msg.import_id, [RowRejection(n, Reason.UNPROCESSED, message,
                                                                      rules.source_values(v)) for n, v in rows])
-            import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
-                                           rejected=0, unprocessed=len(rows), rejections={}, warnings={})
-        import_repo.fail(self.db, msg.import_id, (
-            f"Chunk {msg.chunk_no} of this import (rows {msg.first_row} to {last}) could not be imported after "
-            f"{attempts} attempts: {error}. The rows of the other chunks were imported; this chunk's rows are "
-            "listed as unprocessed in the errors. Contact support with the import id if the cause is not clear."))
-        return str(ImportStatus.FAILED)
+            return import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
+                                                  rejected=0, unprocessed=len(rows), rejections={}, warnings={})
 
     def import_chunk(self, msg: ChunkMessage) -> ChunkResult:
         imp = self._load_import(msg.import_id)
@@ -152,14 +152,15 @@ class ChunkImporter:
                                     scope_offer_id=scope_offer)
             claims = sql.phone_claims(conn, msg.import_id, phones)
 
-            plan = decide(candidates, facts, claims, options, owner_type)
+            plan = decide(candidates, facts, {p: row for p, (row, _) in claims.items()}, options, owner_type)
             rejections.extend(plan.rejections)
 
             # Apply.
-            sql.save_phone_claims(conn, msg.import_id, plan.claims)
             lost_to_takeover = Takeovers()
             if plan.takeovers:
-                lost_to_takeover = self._take_over(conn, msg.import_id, company_id, plan.takeovers)
+                lost_to_takeover = self._take_over(conn, msg.import_id, company_id, plan.takeovers,
+                                                   {t.held_row for t in plan.takeovers if claims[t.phone][1]})
+            sql.save_phone_claims(conn, msg.import_id, plan.claims, {c.row_no for c, _ in plan.update})
             if lm.copy_to_this_schedule_from is not None and plan.create:
                 self._copy_from(conn, company_id, lm.copy_to_this_schedule_from.type,
                                 lm.copy_to_this_schedule_from.id, plan.create)
@@ -302,13 +303,13 @@ class ChunkImporter:
                 c.tokens = {**tokens, **c.tokens}
                 c.email = c.email or email
 
-    def _take_over(self, conn: Any, import_id: str, company_id: int, takeovers: list[Takeover]) -> Takeovers:
+    def _take_over(self, conn: Any, import_id: str, company_id: int, takeovers: list[Takeover],
+                   refreshed: set[int]) -> Takeovers:
         """Rows of earlier-processed chunks that lost their phone to a row of this chunk (the plan's takeovers)
         become duplicate_in_file; a lead one created expires (a lead one refreshed is refreshed again by the
         winner). Returns the rejections to record and how many of those rows had counted as created / updated."""
         held_rows = [t.held_row for t in takeovers]
         already_rejected = sql.rejected_rows(conn, import_id, held_rows)
-        updated = sql.updated_rows(conn, import_id, held_rows)
         leads = sql.lead_rows_for_takeover(conn, import_id, held_rows)
         sql.expire_leads(conn, company_id, [lead_id for lead_id, _ in leads])
         out = Takeovers()
@@ -316,7 +317,7 @@ class ChunkImporter:
             if t.held_row in already_rejected:
                 continue
             out.rejections.append(RowRejection(t.held_row, Reason.DUPLICATE_IN_FILE, t.message, {}))
-            if t.held_row in updated:
+            if t.held_row in refreshed:
                 out.updated += 1
             else:
                 out.created += 1

@@ -124,25 +124,29 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
     }
 
 
-def phone_claims(conn: pg8000.native.Connection, import_id: str, phones: Sequence[str]) -> dict[str, int]:
-    """Which row of this import holds each phone so far (rows of earlier-processed chunks)."""
+def phone_claims(conn: pg8000.native.Connection, import_id: str, phones: Sequence[str]
+                 ) -> dict[str, tuple[int, bool]]:
+    """Which row of this import holds each phone so far (rows of earlier-processed chunks), and whether that row
+    refreshed a live lead (it counted as updated, not created)."""
     if not phones:
         return {}
     rows = conn.run(
-        "SELECT phone, row_no FROM lead_import_phones WHERE import_id = CAST(:i AS uuid) AND phone = ANY(CAST(:p AS text[]))",
+        "SELECT phone, row_no, refreshed FROM lead_import_phones WHERE import_id = CAST(:i AS uuid)"
+        " AND phone = ANY(CAST(:p AS text[]))",
         i=import_id, p=phone_array(phones),
     )
-    return {r[0]: r[1] for r in rows or []}
+    return {r[0]: (r[1], bool(r[2])) for r in rows or []}
 
 
-def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: dict[str, int]) -> None:
+def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: dict[str, int],
+                      refreshed_rows: Collection[int] = ()) -> None:
     if claims:
         conn.run(
-            """INSERT INTO lead_import_phones (import_id, phone, row_no)
-               SELECT CAST(:i AS uuid), p, r FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r int)
+            """INSERT INTO lead_import_phones (import_id, phone, row_no, refreshed)
+               SELECT CAST(:i AS uuid), p, r, f FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r int, f boolean)
                ORDER BY p
-               ON CONFLICT (import_id, phone) DO UPDATE SET row_no = EXCLUDED.row_no""",
-            i=import_id, rows=_json([{"p": p, "r": r} for p, r in claims.items()]),
+               ON CONFLICT (import_id, phone) DO UPDATE SET row_no = EXCLUDED.row_no, refreshed = EXCLUDED.refreshed""",
+            i=import_id, rows=_json([{"p": p, "r": r, "f": r in refreshed_rows} for p, r in claims.items()]),
         )
 
 
@@ -472,15 +476,6 @@ def log_runs(conn: pg8000.native.Connection, company_id: int, import_id: str, le
            ON CONFLICT DO NOTHING""",
         c=company_id, imp=import_id, ids=id_array(lead_ids),
     )
-
-
-def updated_rows(conn: pg8000.native.Connection, import_id: str, rows: Sequence[int]) -> set[int]:
-    """Which of these rows of the import refreshed a live lead (they were counted as updated)."""
-    if not rows:
-        return set()
-    found = conn.run("SELECT row_no FROM lead_import_changes WHERE import_id = CAST(:i AS uuid) AND kind = 'updated'"
-                     " AND row_no = ANY(CAST(:r AS int[]))", i=import_id, r=id_array(rows))
-    return {r[0] for r in found or []}
 
 
 def source_leads(conn: pg8000.native.Connection, company_id: int, owner_type: str, owner_id: int,
