@@ -274,3 +274,16 @@ def test_the_error_csv_goes_back_in_as_it_is_after_fixing_two_rows(pipeline_env:
     # And a second round trip has the same columns once, not row,reason,message twice
     _, _, again = call_api(1, "GET", f"/imports/{second['id']}/errors.csv")
     assert again.splitlines()[0] == "\ufeffcaller_id,notes,formula,offset,handle,name,row,reason,message"
+
+
+def test_a_lead_moved_for_a_contact_that_takes_no_calls_gets_no_run_in_its_new_schedule(
+        pipeline_env: LocalAws, db: Database) -> None:
+    run_import(pipeline_env, "caller_id\n+19518761336\n")
+    imp = run_import(pipeline_env, "caller_id\n+19518761336\n",
+                     lead_management={"move_to_schedule_id": 2, "opt": "opt_out"})
+    moved = db.rows("SELECT id, owner_id, next_action_at FROM leads WHERE caller_id = '+19518761336'"
+                    " AND status = 'live' AND owner_type = 'schedule' AND owner_id = 2")
+    assert len(moved) == 1 and moved[0]["next_action_at"] is None
+    assert db.run("""SELECT count(*) FROM schedule_enrollments e JOIN leads l ON l.id = e.lead_id
+                     WHERE l.caller_id = '+19518761336' AND e.status = 'active'""") == [[0]]
+    assert imp["warnings"] == {"not_enrolled_opted_out": 1}

@@ -168,15 +168,16 @@ def release_split(db: Database, import_id: str, attempt: int) -> None:
            id=import_id, a=attempt)
 
 
-def save_header(db: Database, import_id: str, header: dict[str, Any], warnings: dict[str, int]) -> None:
-    """The file's header was read: the split starts after it."""
+def save_header(db: Database, import_id: str, attempt: int, header: dict[str, Any],
+                warnings: dict[str, int]) -> None:
+    """The file's header was read: the split starts after it (only for the attempt that holds the lease)."""
     db.run(
         """UPDATE lead_imports SET header = CAST(:h AS jsonb), file_encoding = :enc, file_delimiter = :d,
                   split_offset = :o, split_next_row = 1, split_next_chunk = 0,
                   warnings = jsonb_add_counts(warnings, CAST(:w AS jsonb)), updated_at = now()
-           WHERE id = CAST(:id AS uuid) AND status = 'splitting'""",
+           WHERE id = CAST(:id AS uuid) AND status = 'splitting' AND split_attempt = :a""",
         h=json.dumps(header), enc=header["encoding"], d=header["delimiter"], o=header["data_offset"],
-        w=json.dumps(warnings), id=import_id,
+        w=json.dumps(warnings), id=import_id, a=attempt,
     )
 
 

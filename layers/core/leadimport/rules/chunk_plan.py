@@ -51,6 +51,7 @@ class ChunkPlan:
     takeovers: list[Takeover] = field(default_factory=list)
     expire_leads: list[tuple[int, int]] = field(default_factory=list)  # Expire Existing: (lead id, row)
     move_leads: list[tuple[int, int]] = field(default_factory=list)  # Move To Another Schedule: (lead id, row)
+    move_without_run: set[int] = field(default_factory=set)  # moved leads of contacts that take no calls
     stale_lead_ids: list[int] = field(default_factory=list)  # live by status, past their expiry: expire them
     managed_lead_ids: list[int] = field(default_factory=list)  # Manage Schedule acts on these
     stop_lead_ids: list[int] = field(default_factory=list)  # Restart of a contact that takes no calls: stop only
@@ -98,6 +99,8 @@ def decide(candidates: Iterable[LeadCandidate], facts: Mapping[str, PhoneFacts],
                 plan.expire_leads.append((f.live_lead_id, c.row_no))
             elif lm.move_to_schedule_id is not None:
                 plan.move_leads.append((f.live_lead_id, c.row_no))
+                if no_calls is not None:
+                    plan.move_without_run.add(f.live_lead_id)
             else:
                 done: str | None = None  # what Manage Schedule does to the existing lead's run
                 if manages:

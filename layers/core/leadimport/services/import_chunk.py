@@ -171,7 +171,8 @@ class ChunkImporter:
                 sql.expire_leads(conn, company_id, plan.stale_lead_ids)  # past their expiry: not live for any rule
                 sql.apply_contact_flags(conn, company_id, msg.import_id, candidates, lm.opt, lm.block)
                 sql.expire_leads_logged(conn, company_id, msg.import_id, plan.expire_leads)
-                stamps.extend(self._move(conn, company_id, msg.import_id, plan.move_leads, lm.move_to_schedule_id))
+                stamps.extend(self._move(conn, company_id, msg.import_id, plan.move_leads, lm.move_to_schedule_id,
+                                         plan.move_without_run))
                 if plan.managed_lead_ids:
                     action = self._first_action(conn, company_id, owner_id)
                     sql.manage_schedule_runs(
@@ -281,13 +282,13 @@ class ChunkImporter:
         return cached[1]
 
     def _move(self, conn: Any, company_id: int, import_id: str, leads: list[tuple[int, int]],
-              schedule_id: int | None) -> list[TokenStamp]:
+              schedule_id: int | None, without_run: set[int]) -> list[TokenStamp]:
         """Move To Another Schedule; returns the moved leads' tokens to stamp under their new owner."""
         if not leads or schedule_id is None:
             return []
         action = self._first_action(conn, company_id, schedule_id)
         moved = sql.move_leads(conn, company_id, import_id, leads, schedule_id, action[0] if action else None,
-                               datetime.now(UTC) + timedelta(minutes=action[1]) if action else None)
+                               datetime.now(UTC) + timedelta(minutes=action[1]) if action else None, without_run)
         return [TokenStamp(company_id, "schedule", schedule_id, phone, tokens, expires_at)
                 for phone, tokens, expires_at in moved]
 

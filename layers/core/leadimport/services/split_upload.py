@@ -200,7 +200,7 @@ class Splitter:
                     resolved = resolve_columns(header.columns, mapping)
                     return self._preview(import_id, job, header, resolved.names, options, mapping)
                 resolved = resolve_columns(header.columns, options.column_mapping)
-            self._save_header(import_id, header, resolved.names)
+            self._save_header(import_id, job["split_attempt"], header, resolved.names)
             offset, next_row, next_chunk = header.data_offset, 1, 0
         else:
             header = _header_from_json(job["header"])
@@ -311,8 +311,9 @@ class Splitter:
             if n in existing:
                 outcome["existing_lead"] = existing[n]
 
-    def _save_header(self, import_id: str, header: CsvHeader, columns: list[str | None]) -> None:
-        import_repo.save_header(self.db, import_id, _header_to_json(header, columns), {w: 1 for w in header.warnings})
+    def _save_header(self, import_id: str, attempt: int, header: CsvHeader, columns: list[str | None]) -> None:
+        import_repo.save_header(self.db, import_id, attempt, _header_to_json(header, columns),
+                                {w: 1 for w in header.warnings})
 
     def _finish(self, import_id: str, attempt: int, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
         if total_rows == 0:

@@ -329,8 +329,8 @@ def expire_leads_logged(conn: pg8000.native.Connection, company_id: int, import_
 
 
 def move_leads(conn: pg8000.native.Connection, company_id: int, import_id: str, leads: Sequence[tuple[int, int]],
-               schedule_id: int, first_position: int | None, next_action_at: datetime | None
-               ) -> list[tuple[str, dict[str, str], datetime | None]]:
+               schedule_id: int, first_position: int | None, next_action_at: datetime | None,
+               without_run: Collection[int] = ()) -> list[tuple[str, dict[str, str], datetime | None]]:
     """Move To Another Schedule: live leads (lead id, the row that moves it) leave their owner for `schedule_id`
     and start its first action. A live lead the target already had for the same caller_id expires (the moved
     lead replaces it). What each was is recorded for undo. Returns (caller_id, tokens, expires_at) of the moved
@@ -356,18 +356,21 @@ def move_leads(conn: pg8000.native.Connection, company_id: int, import_id: str, 
         c=company_id, ids=ids, s=schedule_id, imp=import_id, rows=_json([{"l": lead, "r": row} for lead, row in leads]),
     )
     moved = conn.run(
-        """UPDATE leads SET owner_type = 'schedule', owner_id = :s, next_action_at = CAST(:at AS timestamptz),
+        """UPDATE leads SET owner_type = 'schedule', owner_id = :s,
+                  next_action_at = CASE WHEN id = ANY(CAST(:quiet AS bigint[])) THEN NULL
+                                        ELSE CAST(:at AS timestamptz) END,
                   updated_at = now()
            WHERE company_id = :c AND id = ANY(CAST(:ids AS bigint[])) AND status = 'live'
            RETURNING id, caller_id, tokens, expires_at""",
-        c=company_id, ids=ids, s=schedule_id, at=next_action_at,
+        c=company_id, ids=ids, s=schedule_id, at=next_action_at, quiet=id_array(sorted(without_run)),
     ) or []
-    if first_position is not None and moved:
+    to_enroll = [r[0] for r in moved if r[0] not in without_run]  # contacts that take no calls get no run
+    if first_position is not None and to_enroll:
         conn.run(
             """INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
                SELECT :c, l, :s, :pos, CAST(:at AS timestamptz) FROM unnest(CAST(:ids AS bigint[])) AS l
                ON CONFLICT DO NOTHING""",
-            c=company_id, s=schedule_id, ids=id_array([r[0] for r in moved]), pos=first_position, at=next_action_at,
+            c=company_id, s=schedule_id, ids=id_array(to_enroll), pos=first_position, at=next_action_at,
         )
     return [(r[1], dict(r[2] or {}), r[3]) for r in moved]
 

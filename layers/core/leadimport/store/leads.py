@@ -17,10 +17,14 @@ Key = tuple[int, str, int, str]  # (company, owner type, owner id, phone): a tok
 
 def expire_due(conn: pg8000.native.Connection, limit: int) -> list[Key]:
     """Leads past their expiry leave live: status expired, schedule runs ended. Returns their token keys.
-    SKIP LOCKED: a lead an importer holds is expired by that importer."""
+    A lead whose phone an importer is working on right now (it holds the phone's advisory lock, the key the
+    chunk importer takes) is left to that importer, which expires it as it meets it; so is a row another
+    transaction holds (SKIP LOCKED)."""
     rows = conn.run(
-        """WITH due AS (SELECT id FROM leads WHERE status = 'live' AND expires_at <= now()
-                        ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED),
+        """WITH candidates AS (SELECT id, company_id, caller_id FROM leads WHERE status = 'live' AND expires_at <= now()
+                               ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED),
+                due AS (SELECT id FROM candidates
+                        WHERE pg_try_advisory_xact_lock(CAST(company_id AS int), hashtext(caller_id))),
                 l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
                       WHERE id IN (SELECT id FROM due) RETURNING id, company_id, owner_type, owner_id, caller_id),
                 e AS (UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
