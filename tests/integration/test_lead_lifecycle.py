@@ -173,6 +173,8 @@ SCENARIOS = {
     "refresh, opt out": {"lead_management": {"opt": "opt_out", "hours_until_expiration": 5}},
     "expire existing, block": {"lead_management": {"expire_existing": True, "block": "block"}},
     "move to another schedule": {"lead_management": {"move_to_schedule_id": 2}},
+    "move, opt out": {"lead_management": {"move_to_schedule_id": 2, "opt": "opt_out"}},
+    "expire existing, opt out": {"lead_management": {"expire_existing": True, "opt": "opt_out"}},
     "refresh, restart the run": {"lead_management": {"manage_schedule": "restart"},
                                  "defaults": {"traffic_source_id": 2, "buyer_ids": [2]}},
 }

@@ -23,16 +23,18 @@ def reconcile_import_tokens(db: Database, tokens: TokenStore, import_id: str) ->
     """Stamp again the tokens Redis lost for the import's live leads; record the check. Returns how many."""
     restamped, after = 0, 0
     while True:
+        # The page stays locked while Redis is checked and stamped: an undo or expiry removing these leads'
+        # tokens meanwhile would otherwise see them stamped back.
         with db.transaction() as conn:
             page = live_leads_page(conn, import_id, after, PAGE)
-        if not page:
-            break
-        stamps = [stamp for _, stamp in page]
-        missing = tokens.missing([(s.company_id, s.owner_type, s.owner_id, s.phone) for s in stamps])
-        lost = [s for s, gone in zip(stamps, missing, strict=True) if gone]
-        if lost:
-            tokens.stamp(lost)
-            restamped += len(lost)
+            if not page:
+                break
+            stamps = [stamp for _, stamp in page]
+            missing = tokens.missing([(s.company_id, s.owner_type, s.owner_id, s.phone) for s in stamps])
+            lost = [s for s, gone in zip(stamps, missing, strict=True) if gone]
+            if lost:
+                tokens.stamp(lost)
+                restamped += len(lost)
         after = page[-1][0]
     import_repo.mark_tokens_checked(db, import_id)
     if restamped:

@@ -104,7 +104,8 @@ def undo_import(conn: pg8000.native.Connection, company_id: int, import_id: str)
     )
     out.stamps.extend(_stamps([[moved[0][0]]]))
     out.removed.extend((company_id, str(t), int(o), str(p)) for t, o, p in json.loads(moved[0][1]))
-    _restore_runs(conn, company_id, import_id, "moved", json.loads(moved[0][2]))
+    moved_back: list[int] = json.loads(moved[0][2])
+    _restore_runs(conn, company_id, import_id, "moved", moved_back)
 
     # 3. expired leads live again
     revived = conn.run(
@@ -122,7 +123,8 @@ def undo_import(conn: pg8000.native.Connection, company_id: int, import_id: str)
         c=company_id, i=import_id,
     )
     out.stamps.extend(_stamps([[revived[0][0]]]))
-    _restore_runs(conn, company_id, import_id, "expired", json.loads(revived[0][1]))
+    revived_ids: list[int] = json.loads(revived[0][1])
+    _restore_runs(conn, company_id, import_id, "expired", revived_ids)
 
     # 4. refreshed leads get their values back
     refreshed = conn.run(
@@ -143,15 +145,16 @@ def undo_import(conn: pg8000.native.Connection, company_id: int, import_id: str)
     )
     out.stamps.extend(_stamps(refreshed))
 
-    # 5. schedule runs stopped or (re)started (Manage Schedule, Opt-Out, Block) are as they were
+    # 5. schedule runs stopped or (re)started (Manage Schedule, Opt-Out, Block) are as they were (the leads
+    # steps 2 and 3 brought back have their runs already: from this same record when there is one)
     runs = conn.run(
         """WITH ch AS (SELECT c.lead_id FROM lead_import_changes c JOIN leads l ON l.id = c.lead_id
                        WHERE c.import_id = CAST(:i AS uuid) AND c.kind = 'runs' AND l.company_id = :c
-                         AND l.status = 'live'),
+                         AND l.status = 'live' AND c.lead_id <> ALL(CAST(:done AS bigint[]))),
                 ended AS (UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
                           WHERE lead_id IN (SELECT lead_id FROM ch) AND status = 'active')
            SELECT CAST(COALESCE(json_agg(lead_id), '[]') AS text) FROM ch""",
-        c=company_id, i=import_id,
+        c=company_id, i=import_id, done="{" + ",".join(str(int(x)) for x in moved_back + revived_ids) + "}",
     )
     _restore_runs(conn, company_id, import_id, "runs", json.loads(rows_text(runs)))
 
@@ -169,14 +172,20 @@ def undo_import(conn: pg8000.native.Connection, company_id: int, import_id: str)
 
 def _restore_runs(conn: pg8000.native.Connection, company_id: int, import_id: str, kind: str,
                   lead_ids: list[int]) -> None:
-    """The schedule runs the leads had before the import (schedule, position, next action time)."""
+    """The schedule runs the leads had before the import (schedule, position, next action time): from the 'runs'
+    record when the import stopped or restarted them before it expired or moved the lead (it saw them first),
+    else from the change's own record."""
     if not lead_ids:
         return
     conn.run(
         """INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
            SELECT :c, ch.lead_id, CAST(e->>'schedule_id' AS bigint), CAST(e->>'position' AS int),
                   CAST(e->>'next_action_at' AS timestamptz)
-           FROM lead_import_changes ch CROSS JOIN jsonb_array_elements(ch.previous->'enrollments') AS e
+           FROM lead_import_changes ch
+           CROSS JOIN jsonb_array_elements(COALESCE(
+               (SELECT r.previous->'enrollments' FROM lead_import_changes r
+                WHERE r.import_id = ch.import_id AND r.lead_id = ch.lead_id AND r.kind = 'runs'),
+               ch.previous->'enrollments')) AS e
            WHERE ch.import_id = CAST(:i AS uuid) AND ch.kind = :k AND ch.lead_id = ANY(CAST(:ids AS bigint[]))
            ON CONFLICT DO NOTHING""",
         c=company_id, i=import_id, k=kind, ids="{" + ",".join(str(int(x)) for x in lead_ids) + "}",
@@ -185,14 +194,16 @@ def _restore_runs(conn: pg8000.native.Connection, company_id: int, import_id: st
 
 def live_leads_page(conn: pg8000.native.Connection, import_id: str, after_id: int, limit: int
                     ) -> list[tuple[int, TokenStamp]]:
-    """A page (by lead id) of the live, unexpired leads an import created or refreshed, with their tokens."""
+    """A page (by lead id) of the live, unexpired leads an import created or refreshed, with their tokens, locked
+    FOR SHARE: an undo or an expiry waits until the caller's transaction has stamped what was missing."""
     rows = conn.run(
         """SELECT l.id, l.company_id, l.owner_type, l.owner_id, l.caller_id, l.tokens, l.expires_at FROM leads l
            WHERE l.status = 'live' AND (l.expires_at IS NULL OR l.expires_at > now()) AND l.id > :after
              AND (l.import_id = CAST(:i AS uuid)
                   OR l.id IN (SELECT lead_id FROM lead_import_changes WHERE import_id = CAST(:i AS uuid)
                               AND kind IN ('updated', 'moved')))
-           ORDER BY l.id LIMIT :n""",
+           ORDER BY l.id LIMIT :n
+           FOR SHARE OF l""",
         i=import_id, after=after_id, n=limit,
     ) or []
     return [(int(r[0]), TokenStamp(int(r[1]), str(r[2]), int(r[3]), str(r[4]), dict(r[5] or {}), r[6])) for r in rows]
