@@ -197,12 +197,18 @@ def _refused(status: int, body: Any) -> int:
     return EXIT_REJECTED if 400 <= status < 500 else EXIT_INTERNAL
 
 
-@_with_stores
-def cmd_status(args: argparse.Namespace) -> int:
-    status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}")
-    if status != 200:
-        return _refused(status, body)
-    return _report(body, as_json=args.json)
+def _on_import(method: str, action: str = "") -> Any:
+    """A command on one import: status (GET), cancel and undo (POST .../cancel, .../undo)."""
+    @_with_stores
+    def command(args: argparse.Namespace) -> int:
+        status, body, _ = _api(args.company, method, f"/imports/{args.import_id}{action}")
+        if status != 200:
+            return _refused(status, body)
+        return _report(body, as_json=args.json)
+    return command
+
+
+cmd_status = _on_import("GET")
 
 
 @_with_stores
@@ -229,14 +235,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _change(action: str) -> Any:
-    @_with_stores
-    def command(args: argparse.Namespace) -> int:
-        status, body, _ = _api(args.company, "POST", f"/imports/{args.import_id}/{action}")
-        if status != 200:
-            return _refused(status, body)
-        return _report(body, as_json=args.json)
-    return command
 
 
 @_with_stores
@@ -348,7 +346,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 _COMMANDS = {
-    "import": cmd_import, "status": cmd_status, "list": cmd_list, "cancel": _change("cancel"), "undo": _change("undo"),
+    "import": cmd_import, "status": cmd_status, "list": cmd_list, "cancel": _on_import("POST", "/cancel"),
+    "undo": _on_import("POST", "/undo"),
     "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
     "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
 }
