@@ -60,10 +60,14 @@ MUTANTS = [
            "            pass  # the lease stays held",
            ("tests/integration/test_splitter.py::test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks",)),
     Mutant("the (import, chunk) done-marker lets a redelivery through", f"{CORE}/store/chunks.py",
-           "VALUES (CAST(:i AS uuid), :n, :f, :c, :o) ON CONFLICT DO NOTHING RETURNING 1",
-           "VALUES (CAST(:i AS uuid), :n, :f, :c, :o) ON CONFLICT (import_id, chunk_no) DO UPDATE SET row_count ="
-           " EXCLUDED.row_count RETURNING 1",
+           "VALUES (CAST(:i AS uuid), :n, :f, :c, 'processed') ON CONFLICT DO NOTHING RETURNING 1)",
+           "VALUES (CAST(:i AS uuid), :n, :f, :c, 'processed') ON CONFLICT (import_id, chunk_no) DO UPDATE SET"
+           " row_count = EXCLUDED.row_count RETURNING 1)",
            ("tests/integration/test_import_chunk.py::test_a_redelivered_chunk_changes_nothing",)),
+    Mutant("a chunk does not re-read its import's status under its lock", f"{CORE}/services/import_chunk.py",
+           "            if status_now in (ImportStatus.CANCELLED, ImportStatus.FAILED):\n                raise",
+           "            if False:\n                raise",
+           ("tests/integration/test_import_chunk.py::test_a_chunk_that_read_its_import_before_a_cancel_writes_nothing_and_counts_its_rows_unprocessed",)),
     Mutant("status changes ignore the lifecycle table", f"{CORE}/imports/repository.py",
            "WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[])){where_sql}",
            "WHERE id = CAST(:id AS uuid) AND (status = ANY(CAST(:sources AS text[])) OR true){where_sql}",

@@ -455,3 +455,22 @@ def test_a_row_that_refreshed_a_lead_and_loses_its_phone_to_an_earlier_row_moves
     assert reasons(db, import_id) == {3: "duplicate_in_file"}
     if not dry_run:
         assert db.rows("SELECT tokens FROM leads WHERE id = 7")[0]["tokens"]["interest"] == "early"
+
+
+def test_a_chunk_that_read_its_import_before_a_cancel_writes_nothing_and_counts_its_rows_unprocessed(
+        db: Database, importer: ChunkImporter, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a worker that read the import while it was processing, then the import was cancelled
+    import_id = make_import(db, chunk_count=1, total=2)
+    stale = importer._load_import(import_id)
+    from leadimport.imports import repository
+
+    assert repository.cancel(db, 1, import_id)
+    monkeypatch.setattr(importer, "_load_import", lambda _: stale)
+    # When its chunk runs
+    result = importer.import_chunk(chunk(import_id, 0, [["9518761336", "", "x", "us"], ["6785177520", "", "y", "us"]]))
+    # Then the status read under the chunk's lock stops it: no lead, its rows unprocessed, and an undo that comes
+    # next finds nothing of it to miss
+    assert result.outcome == "skipped"
+    assert live_leads(db, import_id) == []
+    s = state(db, import_id)
+    assert (s["status"], s["unprocessed_rows"], s["created_leads"]) == ("cancelled", 2, 0)

@@ -134,14 +134,24 @@ class ChunkImporter:
     def _write(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
                candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
         """Read the facts, let `decide` plan the chunk, apply the plan: all in one transaction."""
+        try:
+            return self._write_running(msg, imp, options, candidates, rejections)
+        except _ImportEndedError as ended:  # cancelled or failed since it was read: rolled back, rows unprocessed
+            return self._skip(msg, {**imp, "status": ended.status})
+
+    def _write_running(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
+                       candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
         company_id: int = imp["company_id"]
         owner_type: str = imp["owner_type"]
         owner_id: int = imp["owner_id"]
         lm = options.lead_management
-
         with self.db.transaction() as conn:
-            if not sql.claim_chunk(conn, msg.import_id, msg.chunk_no, msg.first_row, msg.row_count, "processed"):
+            claimed, status_now = sql.claim_chunk_of_running_import(conn, msg.import_id, msg.chunk_no, msg.first_row,
+                                                                    msg.row_count)
+            if not claimed:
                 return ChunkResult(msg.import_id, msg.chunk_no, "duplicate")
+            if status_now in (ImportStatus.CANCELLED, ImportStatus.FAILED):
+                raise _ImportEndedError(status_now)
             # Facts: locks first (they serialize every writer of these phones), then what the rules need.
             phones = sorted({c.phone for c in candidates})
             sql.lock_phones(conn, company_id, phones)
@@ -323,6 +333,12 @@ class ChunkImporter:
             else:
                 out.created += 1
         return out
+
+
+class _ImportEndedError(Exception):
+    def __init__(self, status: str):
+        super().__init__(status)
+        self.status = status
 
 
 @dataclass

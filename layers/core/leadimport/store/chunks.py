@@ -54,6 +54,22 @@ def claim_chunk(conn: pg8000.native.Connection, import_id: str, chunk_no: int, f
     return bool(rows)
 
 
+def claim_chunk_of_running_import(conn: pg8000.native.Connection, import_id: str, chunk_no: int, first_row: int,
+                                  row_count: int) -> tuple[bool, str]:
+    """The done-marker of a chunk to process, and the import's status read after locking its row FOR KEY SHARE
+    (one round trip): a cancel or failure committed since the worker read the import is seen here, and an undo
+    (FOR UPDATE) waits until this chunk has committed. Returns (claimed, status)."""
+    rows = conn.run(
+        """WITH claimed AS (
+               INSERT INTO lead_import_chunks (import_id, chunk_no, first_row, row_count, outcome)
+               VALUES (CAST(:i AS uuid), :n, :f, :c, 'processed') ON CONFLICT DO NOTHING RETURNING 1)
+           SELECT (SELECT count(*) FROM claimed), status FROM lead_imports WHERE id = CAST(:i AS uuid)
+           FOR KEY SHARE""",
+        i=import_id, n=chunk_no, f=first_row, c=row_count,
+    )
+    return (bool(rows and rows[0][0]), str(rows[0][1]) if rows else "unknown")
+
+
 def lock_phones(conn: pg8000.native.Connection, company_id: int, phones: Sequence[str]) -> None:
     """Serialize work on the same (company, phone) across chunks and imports, in one global order
     (sorted lock keys), so two workers never deadlock and never both create a live lead for a number."""
