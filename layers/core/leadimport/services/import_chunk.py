@@ -71,12 +71,7 @@ class ChunkImporter:
         imp = self._load_import(msg.import_id)
         if imp is None:
             return None
-        rules = RowRules(ImportOptions.model_validate(imp["options"]), msg.source_columns, msg.columns)
-        rows = sorted([(n, v) for n, v in msg.rows] + [(r.row_no, r.values) for r in msg.rejected],
-                      key=lambda r: r[0])
-        last = rows[-1][0] if rows else msg.first_row
-        message = (f"Not imported: this row's chunk ({msg.chunk_no}) failed {attempts} times ({error}); "
-                   "fix the cause and import the error CSV's unprocessed rows again.")
+        last = max([n for n, _ in msg.rows] + [r.row_no for r in msg.rejected], default=msg.first_row)
         with self.db.transaction() as conn:
             if not sql.claim_chunk(conn, msg.import_id, msg.chunk_no, msg.first_row, msg.row_count, "failed"):
                 return None
@@ -85,10 +80,10 @@ class ChunkImporter:
                 f"Chunk {msg.chunk_no} of this import (rows {msg.first_row} to {last}) could not be imported after "
                 f"{attempts} attempts: {error}. The rows of the other chunks were imported; this chunk's rows are "
                 "listed as unprocessed in the errors. Contact support with the import id if the cause is not clear."))
-            sql.insert_rejections(conn, msg.import_id, [RowRejection(n, Reason.UNPROCESSED, message,
-                                                                     rules.source_values(v)) for n, v in rows])
-            return import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
-                                                  rejected=0, unprocessed=len(rows), rejections={}, warnings={})
+            status, _ = self._count_unprocessed(conn, msg, imp, (
+                f"Not imported: this row's chunk ({msg.chunk_no}) failed {attempts} times ({error}); "
+                "fix the cause and import the error CSV's unprocessed rows again."))
+        return status
 
     def import_chunk(self, msg: ChunkMessage) -> ChunkResult:
         imp = self._load_import(msg.import_id)
@@ -118,18 +113,23 @@ class ChunkImporter:
         return import_repo.import_for_chunk(self.db, import_id)
 
     def _skip(self, msg: ChunkMessage, imp: dict[str, Any]) -> ChunkResult:
-        """Cancelled import: the chunk is counted as unprocessed and its rows kept for download."""
-        rules = RowRules(ImportOptions.model_validate(imp["options"]), msg.source_columns, msg.columns)
-        rows = [(n, v) for n, v in msg.rows] + [(r.row_no, r.values) for r in msg.rejected]
+        """Cancelled or failed import: the chunk is counted as unprocessed and its rows kept for download."""
         with self.db.transaction() as conn:
             if not sql.claim_chunk(conn, msg.import_id, msg.chunk_no, msg.first_row, msg.row_count, "skipped"):
                 return ChunkResult(msg.import_id, msg.chunk_no, "duplicate")
-            message = _UNPROCESSED_MESSAGE[imp["status"]]
-            sql.insert_rejections(conn, msg.import_id, [RowRejection(n, Reason.UNPROCESSED, message,
-                                                                     rules.source_values(v)) for n, v in rows])
-            status = import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
-                                                    rejected=0, unprocessed=len(rows), rejections={}, warnings={})
-        return ChunkResult(msg.import_id, msg.chunk_no, "skipped", unprocessed=len(rows), import_status=status)
+            status, count = self._count_unprocessed(conn, msg, imp, _UNPROCESSED_MESSAGE[imp["status"]])
+        return ChunkResult(msg.import_id, msg.chunk_no, "skipped", unprocessed=count, import_status=status)
+
+    def _count_unprocessed(self, conn: Any, msg: ChunkMessage, imp: dict[str, Any], message: str) -> tuple[str, int]:
+        """Every row of the chunk listed as unprocessed (with its values, for the error CSV) and counted so;
+        returns the import's status after and the row count."""
+        rules = RowRules(ImportOptions.model_validate(imp["options"]), msg.source_columns, msg.columns)
+        rows = [(n, v) for n, v in msg.rows] + [(r.row_no, r.values) for r in msg.rejected]
+        sql.insert_rejections(conn, msg.import_id, [RowRejection(n, Reason.UNPROCESSED, message,
+                                                                 rules.source_values(v)) for n, v in rows])
+        status = import_repo.add_chunk_counters(conn, msg.import_id, chunks=1, processed=0, created=0, updated=0,
+                                                rejected=0, unprocessed=len(rows), rejections={}, warnings={})
+        return status, len(rows)
 
     def _write(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
                candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
