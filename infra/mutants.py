@@ -48,6 +48,12 @@ MUTANTS = [
            "WHERE company_id = :c AND (import_id = CAST(:i AS uuid) OR import_id IS NOT NULL) AND status = 'live'",
            ("tests/integration/test_lead_lifecycle.py::test_undo_puts_back_the_database_and_redis_as_they_were_before_the_import",
             "tests/integration/test_api.py::test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest")),
+    Mutant("a rejected drop stays in drop/ (copied, never deleted)", f"{CORE}/store/aws.py",
+           """        self.client.delete_object(Bucket=self.bucket, Key=key)
+        return True""",
+           """        return True""",
+           ("tests/integration/test_splitter.py::test_a_drop_for_an_unknown_company_is_rejected_with_its_reason",
+            "tests/integration/test_splitter.py::test_odd_drop_keys_are_rejected_to_their_own_prefix_without_a_crash")),
     Mutant("errors.csv neutralizes only = and +", f"{CORE}/services/imports_api.py",
            'if value and value[0] in "=+-@\\t\\r":', 'if value and value[0] in "=+":',
            ("tests/unit/test_errors_csv.py",)),
@@ -151,17 +157,19 @@ def run(mutant: Mutant) -> tuple[bool, str, float]:
         time.monotonic() - t0
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """`python infra/mutants.py [WORD ...]`: all mutations, or those whose name contains one of the words."""
+    chosen = [m for m in MUTANTS if not argv or any(w in m.name for w in argv)]
     survivors = []
-    print(f"{len(MUTANTS)} mutations, each must be caught by its tests\n")
-    for i, mutant in enumerate(MUTANTS, start=1):
+    print(f"{len(chosen)} mutations, each must be caught by its tests\n")
+    for i, mutant in enumerate(chosen, start=1):
         caught, by, seconds = run(mutant)
         print(f"{i:>2}. {'caught  ' if caught else 'SURVIVED'} {mutant.name} ({seconds:.0f} s)\n    {by}")
         if not caught:
             survivors.append(mutant.name)
-    print(f"\n{len(MUTANTS) - len(survivors)} caught, {len(survivors)} survived")
+    print(f"\n{len(chosen) - len(survivors)} caught, {len(survivors)} survived")
     return 1 if survivors else 0
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    raise SystemExit(main(sys.argv[1:]))

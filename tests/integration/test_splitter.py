@@ -293,9 +293,30 @@ def test_options_over_the_document_limit_are_refused_before_any_upload(pipeline_
 @pytest.mark.parametrize("key", ["drop/0001/schedule/1/a.csv", "drop/\u00b2/schedule/1/a.csv",
                                  "drop/\u0661/schedule/1/a.csv", "drop/1/schedule/01/a.csv",
                                  "drop/1/schedule/99999999999999999999/a.csv"])
-def test_odd_drop_keys_are_ignored_without_a_crash(pipeline_env: LocalAws, db: Database, key: str) -> None:
+def test_odd_drop_keys_are_rejected_to_their_own_prefix_without_a_crash(pipeline_env: LocalAws, db: Database,
+                                                                       key: str) -> None:
+    put(pipeline_env, key, b"caller_id\n+19518761336\n")
+    purge_events(pipeline_env)
+    event = make_s3_event(pipeline_env.wiring.bucket_name, key)
+    outcome = load_handler("splitter")(event, LambdaContext())
+    assert outcome["outcomes"] == [{"import_id": None, "status": "rejected"}]
+    assert db.run("SELECT count(*) FROM leads WHERE import_id IS NOT NULL") == [[0]]
+    # Out of drop/, kept under rejected/ with the reason (a readable sentence) in its metadata
+    s3, bucket = pipeline_env.s3, pipeline_env.wiring.bucket_name
+    assert s3.list_objects_v2(Bucket=bucket, Prefix=key).get("KeyCount") == 0
+    moved = s3.head_object(Bucket=bucket, Key="rejected/" + key)
+    assert "does not name a company" in moved["Metadata"]["leadimport-rejection"]
+    assert s3.get_object(Bucket=bucket, Key="rejected/" + key)["Body"].read() == b"caller_id\n+19518761336\n"
+    # A duplicate delivery of the event finds nothing left to move: no crash, same outcome
+    assert load_handler("splitter")(event, LambdaContext())["outcomes"] == [{"import_id": None, "status": "rejected"}]
+
+
+def test_a_drop_for_an_unknown_company_is_rejected_with_its_reason(pipeline_env: LocalAws, db: Database) -> None:
+    key = "drop/987654/schedule/1/list.csv"
     put(pipeline_env, key, b"caller_id\n+19518761336\n")
     purge_events(pipeline_env)
     outcome = load_handler("splitter")(make_s3_event(pipeline_env.wiring.bucket_name, key), LambdaContext())
-    assert outcome["outcomes"] == [{"import_id": None, "status": "ignored"}]
-    assert db.run("SELECT count(*) FROM leads WHERE import_id IS NOT NULL") == [[0]]
+    assert outcome["outcomes"] == [{"import_id": None, "status": "rejected"}]
+    moved = pipeline_env.s3.head_object(Bucket=pipeline_env.wiring.bucket_name, Key="rejected/" + key)
+    assert moved["Metadata"]["leadimport-rejection"] == "No company has the id 987654."
+    assert db.run("SELECT count(*) FROM lead_imports") == [[0]]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import json
 import re
 import tomllib
 from pathlib import Path
@@ -436,7 +437,7 @@ def test_bucket_cors_and_lifecycle(template):
     assert not re.match(origins["AllowedPattern"], "*")
     rules = props["LifecycleConfiguration"]["Rules"]
     expiring = {r.get("Prefix") for r in rules if "ExpirationInDays" in r}
-    assert expiring == {"uploads/", "drop/", "exports/"}
+    assert expiring == {"uploads/", "drop/", "exports/", "rejected/"}
     assert any(r.get("AbortIncompleteMultipartUpload", {}).get("DaysAfterInitiation") == 1 for r in rules)
 
 
@@ -584,3 +585,26 @@ def test_cfn_lint_passes():
     api = pytest.importorskip("cfnlint.api")
     matches = api.lint(TEMPLATE.read_text(), config=api.ManualArgs(regions=["us-east-1"]))
     assert [str(m) for m in matches] == []
+
+
+def test_a_drop_writer_may_write_one_company_prefix_only(template):
+    """The splitter trusts the company id in a drop key: the optional grant names one company's prefix."""
+    (policy,) = resources(template, "AWS::S3::BucketPolicy").values()
+    grants = [s for s in policy["Properties"]["PolicyDocument"]["Statement"] if isinstance(s, dict) and "Fn::If" in s]
+    (grant,) = grants
+    condition, statement, otherwise = grant["Fn::If"]
+    assert template["Conditions"][condition] and otherwise == {"Ref": "AWS::NoValue"}
+    assert statement["Effect"] == "Allow" and statement["Action"] == "s3:PutObject"
+    assert statement["Principal"] == {"AWS": {"Ref": "DropWriterPrincipalArn"}}
+    assert statement["Resource"] == {"Fn::Sub": "${UploadBucket.Arn}/drop/${DropWriterCompanyId}/*"}
+    assert not re.match(template["Parameters"]["DropWriterCompanyId"]["AllowedPattern"], "0012")
+
+
+def test_the_splitter_may_move_a_rejected_drop_and_delete_an_oversize_upload(template):
+    _, fn = splitter(template)
+    statements = fn["Properties"]["Policies"][0]["Statement"]
+    by_action = {a: s for s in statements for a in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])}
+    assert "/rejected/*" in json.dumps(by_action["s3:PutObject"]["Resource"])
+    assert "/drop/*" in json.dumps(by_action["s3:DeleteObject"]["Resource"])
+    assert "/uploads/*" in json.dumps(by_action["s3:DeleteObject"]["Resource"])  # an oversize upload: deleted
+    assert "exports" not in json.dumps(by_action["s3:DeleteObject"]["Resource"])

@@ -61,6 +61,9 @@ CHUNKS_PER_CHECKPOINT = 10  # chunks sent (one to a few send_message_batch calls
 class SplitConfig:
     upload_prefix: str = "uploads/"
     drop_prefix: str = "drop/"
+    # A dropped file no import can be made of (its key names no company we know) moves here, with the reason in
+    # its metadata: out of drop/ (nothing waits on it) but kept for the operator until the lifecycle rule.
+    rejected_prefix: str = "rejected/"
     max_upload_bytes: int = 2 * 1024**3
     chunk_rows: int = 2000
     chunk_max_bytes: int = 200_000
@@ -126,8 +129,10 @@ class Splitter:
         parts = key[len(self.config.drop_prefix):].split("/")
         if (len(parts) < 4 or not _DROP_ID.fullmatch(parts[0]) or parts[1] not in ("schedule", "offer")
                 or not _DROP_ID.fullmatch(parts[2])):
-            logger.error("dropped file with a key that does not name company/owner: ignored")
-            return SplitOutcome(None, "ignored", "bad drop key")
+            return self._reject_drop(key, version_id, (
+                "The key does not name a company, an owner type and an owner id: files go to "
+                f"{self.config.drop_prefix}{{company id}}/{{schedule|offer}}/{{owner id}}/{{file name}}.csv, ids in "
+                "ASCII digits without leading zeros."))
         company_id, owner_type, owner_id = int(parts[0]), parts[1], int(parts[2])
         info = self.uploads.head(key, version_id)
         existing = import_repo.find_drop_import(self.db, key, info.version)
@@ -135,8 +140,7 @@ class Splitter:
             return self._split(existing["id"])  # duplicate event, or a retry: resumes only if unfinished
 
         if not company_exists(self.db, company_id):
-            logger.error("dropped file for an unknown company: ignored")
-            return SplitOutcome(None, "ignored", "unknown company")
+            return self._reject_drop(key, version_id, f"No company has the id {company_id}.")
         error: str | None = None
         options = ImportOptions()
         try:
@@ -163,6 +167,16 @@ class Splitter:
         if error:
             return SplitOutcome(created["id"], "failed", error)
         return self._split(created["id"])
+
+    def _reject_drop(self, key: str, version_id: str | None, reason: str) -> SplitOutcome:
+        """No import can be recorded (no company to show it to): the object moves to the rejected prefix with
+        the reason in its metadata, and the rejection is logged (the reason names no value of the file)."""
+        new_key = self.config.rejected_prefix + key
+        if not self.uploads.move(key, new_key, version_id, {"leadimport-rejection": reason[:1000]}):
+            logger.info("dropped file already moved or deleted (a duplicate event)")
+            return SplitOutcome(None, "rejected", reason)
+        logger.error("dropped file rejected and moved", extra={"rejected_key": new_key, "reason": reason})
+        return SplitOutcome(None, "rejected", reason)
 
     # ---- the split ------------------------------------------------------------------------------
 

@@ -141,6 +141,23 @@ class UploadStore:
                                   "ContentLength": content_length}, ExpiresIn=expires,
         ))
 
+    def move(self, key: str, new_key: str, version_id: str | None, metadata: dict[str, str]) -> bool:
+        """Copy the object (the given version) to `new_key` with `metadata`, then delete `key` (on a versioned
+        bucket: a delete marker; the version stays until the lifecycle rule expires it). False when the object
+        is gone already (moved by an earlier delivery of the same event)."""
+        source: dict[str, str] = {"Bucket": self.bucket, "Key": key}
+        if version_id and version_id != "null" and not version_id.startswith("etag:"):
+            source["VersionId"] = version_id
+        try:
+            self.client.copy_object(Bucket=self.bucket, Key=new_key, CopySource=source,
+                                    MetadataDirective="REPLACE", Metadata=metadata)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchVersion"):
+                return False
+            raise
+        self.client.delete_object(Bucket=self.bucket, Key=key)
+        return True
+
     def delete(self, key: str, version_id: str | None = None) -> None:
         params = {"Bucket": self.bucket, "Key": key}
         if version_id:
