@@ -256,3 +256,31 @@ def test_malformed_bodies_are_client_errors_with_a_problem_never_a_500(pipeline_
     problem = json.loads(response["body"])
     assert (response["statusCode"], problem["status"]) == (status, status)
     assert words in problem["message"] and problem["code"]
+
+
+def test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv(pipeline_env: LocalAws,
+                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every row of the file has an outcome after a cancel, also those the splitter never reached: the errors
+    CSV reads them from the upload (row numbers continuing) and lists them as unprocessed, ready to re-import."""
+    from leadimport import roots
+
+    monkeypatch.setenv("CHUNK_ROWS", "10")
+    roots.reset()
+    _, imp = create()
+    body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},=n{i}" for i in range(300)) + "\n"
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=body.encode())
+    # A splitter about to run out of time: it stops after its first checkpoint (10 chunks = 100 rows) and
+    # hands over to a continuation, which the cancel below makes pointless.
+    pipeline_env.deliver_s3_events(load_handler("splitter"), timeout_seconds=1)
+    status, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled" and cancelled["unread_from_row"] == 101
+    run_inline_until_idle(pipeline_env)  # the chunks sent before are skipped; the continuation reads nothing more
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["status"] == "cancelled" and final["unprocessed_rows"] == 100 and final["unread_from_row"] == 101
+    status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
+    lines = text.splitlines()
+    assert status == 200 and lines[0] == "\ufeffcaller_id,note,row,reason,message" and len(lines) == 301
+    assert [line.split(",")[2] for line in lines[1:]] == [str(n) for n in range(1, 301)]
+    assert lines[150] == ("'+19518760149,'=n149,150,unprocessed,Not imported: the import was cancelled before this part "
+                          "of the file was read.")

@@ -55,6 +55,9 @@ class ImportResource(_Out):
     finished_at: str | None
     rate_rows_per_second: float | None = None
     eta_seconds: float | None = None
+    unread_from_row: int | None = Field(default=None, description=(
+        "The import stopped (failed or cancelled) before its file was read to the end: rows from this number on "
+        "were never read. The errors CSV lists them as unprocessed, ready to import again."))
 
 
 class PresignedPost(_Out):
@@ -134,8 +137,18 @@ def to_resource(row: dict[str, Any]) -> ImportResource:
         file=FileInfo(encoding=row["file_encoding"], delimiter=row["file_delimiter"], size_bytes=row["object_size"]),
         error=row["error"], undone_leads=row["undone_leads"], created_at=_iso(row["created_at"]),
         started_at=_iso(row["started_at"]), finished_at=_iso(row["finished_at"]), rate_rows_per_second=rate,
-        eta_seconds=eta,
+        eta_seconds=eta, unread_from_row=unread_from_row(row),
     )
+
+
+def unread_from_row(row: dict[str, Any]) -> int | None:
+    """The first row never read of an import that ended (failed, cancelled) while its file was split; None when the
+    file was read to the end, or not at all (a file rejected as a whole: its error says why)."""
+    if row["status"] not in (ImportStatus.FAILED, ImportStatus.CANCELLED) or row["split_done"]:
+        return None
+    if row["split_offset"] is None or row["object_size"] is None or row["split_offset"] >= row["object_size"]:
+        return None
+    return int(row["split_next_row"])
 
 
 def _iso(value: datetime | None) -> str | None:

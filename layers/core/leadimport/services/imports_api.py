@@ -13,13 +13,14 @@ import io
 import json
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from leadimport.csv_io import FileRejectedError, resolve_columns
+from leadimport.csv_io import FileRejectedError, iter_rows, resolve_columns
 from leadimport.csv_io.mapping import ERROR_CSV_COLUMNS, bookkeeping_columns
+from leadimport.csv_io.saved_header import header_from_json
 from leadimport.imports import repository as import_repo
 from leadimport.imports.resource import (
     CreatedImport,
@@ -31,9 +32,11 @@ from leadimport.imports.resource import (
     RejectedRowPage,
     UploadInstructions,
     to_resource,
+    unread_from_row,
 )
 from leadimport.imports.status import FINAL, ImportStatus
 from leadimport.options import ImportOptions, ImportRequest, options_json
+from leadimport.reasons import Reason
 from leadimport.services.continuation import Continuation
 from leadimport.services.import_options import check_import_options
 from leadimport.store.aws import UploadStore
@@ -207,7 +210,32 @@ class ImportsApi:
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
+        first_unread = unread_from_row(row)
+        if first_unread is not None:
+            yield from self._unread_rows_csv(row, first_unread, columns, writer, buf)
         yield buf.getvalue()
+
+    def _unread_rows_csv(self, row: dict[str, Any], first_unread: int, columns: Sequence[str], writer: Any,
+                         buf: io.StringIO) -> Iterator[str]:
+        """The part of the file an ended import never read, read now from its upload (same reader, same row
+        numbers) and listed as unprocessed: the errors CSV then holds every row the import did not take."""
+        why = ("the import was cancelled" if row["status"] == ImportStatus.CANCELLED
+               else "the import failed (see its error)")
+        message = f"Not imported: {why} before this part of the file was read."
+        header = header_from_json(row["header"])
+        with self.uploads.open(row["upload_key"], int(row["split_offset"]), row["object_version"]) as stream:
+            for n, read in enumerate(iter_rows(stream, header, start_row=first_unread,
+                                               start_offset=int(row["split_offset"])), start=1):
+                values = read.values  # an error CSV's own bookkeeping columns sit between columns and extras
+                extra = values[len(header.columns):]
+                text = f"{message} Fields beyond the header: {' | '.join(extra)}" if extra else message
+                writer.writerow([neutralize(v) for v in values[:len(columns)]]
+                                + [""] * max(len(columns) - len(values), 0)
+                                + [str(read.row_no), Reason.UNPROCESSED, neutralize(text)])
+                if n % 5000 == 0:
+                    yield buf.getvalue()
+                    buf.seek(0)
+                    buf.truncate()
 
     # ---- change -------------------------------------------------------------------------------
 

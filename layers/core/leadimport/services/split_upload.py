@@ -34,6 +34,7 @@ from leadimport.csv_io import (
     read_header,
     resolve_columns,
 )
+from leadimport.csv_io.saved_header import header_from_json, header_to_json
 from leadimport.imports import repository as import_repo
 from leadimport.imports.status import ImportStatus
 from leadimport.messages import ChunkMessage, ReaderRejection
@@ -217,7 +218,7 @@ class Splitter:
             self._save_header(import_id, job["split_attempt"], header, resolved.names)
             offset, next_row, next_chunk = header.data_offset, 1, 0
         else:
-            header = _header_from_json(job["header"])
+            header = header_from_json(job["header"])
             resolved = resolve_columns(header.columns, options.column_mapping)
             offset, next_row, next_chunk = int(job["split_offset"]), int(job["split_next_row"]), int(job["split_next_chunk"])
 
@@ -291,7 +292,7 @@ class Splitter:
             "column_mapping": mapping,
             "rows": preview_rows,
         }
-        if not import_repo.save_preview(self.db, import_id, preview, _header_to_json(header, columns)):
+        if not import_repo.save_preview(self.db, import_id, preview, header_to_json(header, columns)):
             return SplitOutcome(import_id, "skipped", "the import changed while its preview was read")
         return SplitOutcome(import_id, "awaiting_confirmation")
 
@@ -326,7 +327,7 @@ class Splitter:
                 outcome["existing_lead"] = existing[n]
 
     def _save_header(self, import_id: str, attempt: int, header: CsvHeader, columns: list[str | None]) -> None:
-        import_repo.save_header(self.db, import_id, attempt, _header_to_json(header, columns),
+        import_repo.save_header(self.db, import_id, attempt, header_to_json(header, columns),
                                 {w: 1 for w in header.warnings})
 
     def _finish(self, import_id: str, attempt: int, offset: int, total_rows: int, chunk_count: int) -> SplitOutcome:
@@ -340,16 +341,6 @@ class Splitter:
     def _too_big(self, size: int) -> str:
         return (f"The file is {size / 1024**2:,.0f} MB, more than the {self.config.max_upload_bytes / 1024**2:,.0f} MB "
                 "an import accepts. Split it into smaller files and import each one.")
-
-
-def _header_to_json(header: CsvHeader, columns: list[str | None]) -> dict[str, Any]:
-    return {"columns": header.columns, "delimiter": header.delimiter, "encoding": header.encoding,
-            "data_offset": header.data_offset, "warnings": list(header.warnings), "mapped": columns}
-
-
-def _header_from_json(data: dict[str, Any]) -> CsvHeader:
-    return CsvHeader(columns=list(data["columns"]), delimiter=data["delimiter"], encoding=data["encoding"],
-                     data_offset=int(data["data_offset"]), warnings=list(data.get("warnings", [])))
 
 
 __all__ = ["Continuation", "SplitConfig", "SplitOutcome", "Splitter"]
