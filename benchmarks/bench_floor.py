@@ -8,8 +8,9 @@ worker process and of its PostgreSQL backend (utime + stime from /proc, so it de
 the machine is doing than wall time), for:
 
 * `product`: `ChunkImporter.import_chunk` as shipped;
-* `- foreign keys`: the seven per-row foreign-key checks of the three tables written per lead dropped
-  (leads -> schedule/offer/contact/traffic source, enrollments -> lead/schedule, contacts -> company);
+* `- tenant checks`: the statement-level tenant checks of the three tables written per lead dropped (leads ->
+  schedule/offer/contact/traffic source, enrollments -> lead/schedule, contacts -> company; migration 0010,
+  which replaced seven per-row foreign keys);
 * `- enrollments`: no schedule_enrollments row per lead;
 * `- phone locks`: no per-(company, phone) advisory locks;
 * `- in-file claims`: no lead_import_phones reads/writes (in-file duplicates across chunks undetected);
@@ -48,13 +49,12 @@ from benchmarks.common import (
 NAME = "floor"
 DB_NAME = "bench_floor"
 
-# The per-row foreign keys on the tables written per lead (the tenant keys of migration 0001).
-FOREIGN_KEYS = {
-    "leads": ["leads_company_id_schedule_id_fkey", "leads_company_id_offer_id_fkey",
-              "leads_company_id_contact_id_fkey", "leads_company_id_traffic_source_id_fkey"],
-    "schedule_enrollments": ["schedule_enrollments_company_id_lead_id_fkey",
-                             "schedule_enrollments_company_id_schedule_id_fkey"],
-    "contacts": ["contacts_company_id_fkey"],
+# The statement-level tenant checks on the tables written per lead (migration 0010; they replaced the
+# per-row foreign keys of migration 0001): table -> triggers.
+TENANT_CHECKS = {
+    "leads": ["leads_parents_on_insert", "leads_parents_on_update"],
+    "schedule_enrollments": ["enrollments_parents_on_insert", "enrollments_parents_on_update"],
+    "contacts": ["contacts_company_on_insert", "contacts_company_on_update"],
 }
 
 # Parameter overrides: name -> (a fragment of the SQL, the parameter, the value it gets instead). The
@@ -71,9 +71,9 @@ SKIPS: dict[str, tuple[str, Any]] = {
     "rejections": ("INSERT INTO lead_import_rejections", []),
 }
 
-VARIANTS: dict[str, tuple[bool, list[str]]] = {  # case -> (drop foreign keys, statements skipped)
+VARIANTS: dict[str, tuple[bool, list[str]]] = {  # case -> (drop tenant checks, statements skipped)
     "product": (False, []),
-    "- foreign keys": (True, []),
+    "- tenant checks": (True, []),
     "- enrollments": (False, ["enrollments"]),
     "- phone locks": (False, ["locks"]),
     "- in-file claims": (False, ["claims"]),
@@ -131,9 +131,9 @@ def _one(case: str, rows: list[list[str]], base_url: str, redis_url: str) -> dic
     tokens = TokenStore(redis_url, key_prefix=f"bench-floor-{uuid.uuid4().hex[:8]}")
     try:
         if drop_fks:
-            for table, names in FOREIGN_KEYS.items():
-                for fk in names:
-                    db.run(f"ALTER TABLE {table} DROP CONSTRAINT {fk}")  # constants above, not input
+            for table, names in TENANT_CHECKS.items():
+                for trigger in names:
+                    db.run(f"DROP TRIGGER {trigger} ON {table}")  # constants above, not input
         import_id = new_import(db)
         messages = chunk_messages(import_id, rows)
         importer = ChunkImporter(db, tokens)
@@ -206,6 +206,6 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
             res.against(product)
         results.append(res)
     extra: dict[str, Any] = {"rows": n, "rounds": rounds, "cpu_per_row_us": cpu,
-                             "foreign_keys": FOREIGN_KEYS, "skips": {k: v[0] for k, v in SKIPS.items()},
+                             "tenant_checks": TENANT_CHECKS, "skips": {k: v[0] for k, v in SKIPS.items()},
                              "overrides": {k: f"{v[0]}: {v[1]} = {v[2]}" for k, v in OVERRIDES.items()}}
     return results, extra

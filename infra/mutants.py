@@ -57,6 +57,23 @@ MUTANTS = [
     Mutant("errors.csv leaves out the part of the file a cancelled import never read", f"{CORE}/services/imports_api.py",
            "        if first_unread is not None:", "        if first_unread is None:",
            ("tests/integration/test_api.py::test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv",)),
+    Mutant("a lead's contact is not checked against its company", "infra/db/migrations/0010_statement_level_tenant_checks.sql",
+           "           OR NOT EXISTS (SELECT 1 FROM contacts c WHERE c.company_id = n.company_id AND c.id = n.contact_id)\n",
+           "           OR false\n",
+           ("tests/integration/test_tenant_keys.py",)),
+    Mutant("a lead's schedule is not locked FOR KEY SHARE by its writer",
+           "infra/db/migrations/0010_statement_level_tenant_checks.sql",
+           """    -- the parents shared by the rows, locked as a foreign key locks them
+    EXECUTE $q$
+        SELECT count(*) FROM (
+            SELECT 1 FROM schedules s WHERE (s.company_id, s.id) IN (SELECT DISTINCT company_id, schedule_id FROM changed)
+            FOR KEY SHARE) x$q$;""",
+           """    -- the parents shared by the rows, locked as a foreign key locks them""",
+           ("tests/integration/test_tenant_keys.py",)),
+    Mutant("a contact's delete does not wait for the importer holding its phone",
+           "infra/db/migrations/0010_statement_level_tenant_checks.sql",
+           "        PERFORM pg_advisory_xact_lock(CAST(OLD.company_id AS int), hashtext(OLD.phone));\n", "",
+           ("tests/integration/test_tenant_keys.py",)),
     Mutant("errors.csv neutralizes only = and +", f"{CORE}/services/imports_api.py",
            'if value and value[0] in "=+-@\\t\\r":', 'if value and value[0] in "=+":',
            ("tests/unit/test_errors_csv.py",)),

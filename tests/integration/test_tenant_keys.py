@@ -1,0 +1,143 @@
+"""Tenant integrity without per-row foreign keys (migration 0010): a lead, an enrollment or a contact can never
+reference another company's parent or a vanished one, whoever writes it, also under concurrency."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import pg8000.native
+import pytest
+
+from leadimport.store.db import Database, connect
+
+pytestmark = pytest.mark.integration
+
+# Seed (infra/db/seed/demo.sql): company 1 has schedules 1-2, offers 1-2, traffic sources 1-2, contacts 1-7;
+# company 2 has schedule 3, offer 3, traffic source 3 and contact 8.
+LEAD = ("INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, traffic_source_id)"
+        " VALUES (:c, :ot, :oid, :ct, :p, :ts) RETURNING id")
+
+
+def fk_error(db: Database, sql: str, **params: Any) -> str:
+    with pytest.raises(Exception) as raised:  # noqa: PT011 - pg8000 raises DatabaseError with the server's fields
+        db.run(sql, **params)
+    assert "23503" in str(raised.value), raised.value
+    return str(raised.value)
+
+
+def lead(db: Database, **kw: Any) -> int:
+    params = {"c": 1, "ot": "schedule", "oid": 1, "ct": 7, "p": "+16465550144", "ts": None} | kw
+    return int(db.run(LEAD, **params)[0][0])
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ({"oid": 3}, "schedule 3"),                   # company 2's schedule
+    ({"ot": "offer", "oid": 3}, "offer 3"),       # company 2's offer
+    ({"ct": 8}, "contact 8"),                     # company 2's contact
+    ({"ts": 3}, "traffic source 3"),              # company 2's traffic source
+    ({"oid": 999}, "schedule 999"),               # no such schedule
+    ({"ct": 999}, "contact 999"),                 # no such contact
+])
+def test_a_lead_cannot_reference_another_companys_parent_or_a_missing_one(db: Database, override: dict[str, Any],
+                                                                          words: str) -> None:
+    message = fk_error(db, LEAD, **({"c": 1, "ot": "schedule", "oid": 1, "ct": 7, "p": "+16465550144", "ts": None}
+                                    | override))
+    assert words in message
+
+
+def test_a_lead_cannot_move_to_another_companys_schedule_or_take_its_traffic_source(db: Database) -> None:
+    lead_id = lead(db)
+    fk_error(db, "UPDATE leads SET owner_id = 3 WHERE id = :l", l=lead_id)
+    fk_error(db, "UPDATE leads SET traffic_source_id = 3 WHERE id = :l", l=lead_id)
+    db.run("UPDATE leads SET owner_id = 2, traffic_source_id = 2 WHERE id = :l", l=lead_id)  # its own: fine
+
+
+def test_an_enrollment_cannot_cross_companies(db: Database) -> None:
+    lead_id = lead(db)
+    fk_error(db, "INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position)"
+                 " VALUES (1, :l, 3, 1)", l=lead_id)   # company 2's schedule
+    fk_error(db, "INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position)"
+                 " VALUES (2, :l, 3, 1)", l=lead_id)   # company 1's lead under company 2
+    fk_error(db, "INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position)"
+                 " VALUES (1, 987654, 1, 1)")          # no such lead
+    db.run("INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position) VALUES (1, :l, 1, 1)",
+           l=lead_id)
+
+
+def test_a_contact_needs_its_company(db: Database) -> None:
+    fk_error(db, "INSERT INTO contacts (company_id, phone) VALUES (424242, '+16175550999')")
+
+
+def test_a_referenced_parent_cannot_be_deleted_or_change_company(db: Database) -> None:
+    lead_id = lead(db, ts=2)
+    db.run("INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position) VALUES (1, :l, 1, 1)",
+           l=lead_id)
+    for sql in ["DELETE FROM schedules WHERE id = 1", "DELETE FROM traffic_sources WHERE id = 2",
+                "DELETE FROM contacts WHERE id = 7", f"DELETE FROM leads WHERE id = {lead_id}",
+                "DELETE FROM companies WHERE id = 1"]:
+        fk_error(db, sql)
+    for sql in ["UPDATE schedules SET company_id = 2 WHERE id = 1", "UPDATE contacts SET company_id = 2 WHERE id = 7",
+                "UPDATE traffic_sources SET id = 77 WHERE id = 2"]:
+        fk_error(db, sql)
+    # Unreferenced parents may go, as with a foreign key
+    db.run("DELETE FROM traffic_sources WHERE id = 1")
+    db.run("DELETE FROM schedule_enrollments WHERE lead_id = :l", l=lead_id)
+    db.run("DELETE FROM leads WHERE id = :l", l=lead_id)
+
+
+def _connect(db: Database) -> pg8000.native.Connection:
+    return connect(db.params, timeout=120)
+
+
+@pytest.mark.parametrize("parent", ["schedule", "contact"])
+def test_a_delete_waits_for_a_writer_in_flight_and_then_sees_its_lead(db: Database, parent: str) -> None:
+    """The writer has inserted a lead and not committed; a delete of its schedule (locked FOR KEY SHARE by the
+    check) or of its contact (guarded by the phone's advisory lock, which importers hold) waits, then is refused
+    because it sees the committed lead. With the locks removed the delete would succeed and orphan the lead."""
+    # The seed's leads on schedule 2 and contact 7 go first: only the writer's lead stands in the way.
+    db.run("DELETE FROM calls WHERE company_id = 1 AND lead_id IN (SELECT id FROM leads WHERE company_id = 1"
+           " AND ((owner_type = 'schedule' AND owner_id = 2) OR contact_id = 7))")
+    db.run("DELETE FROM schedule_enrollments WHERE company_id = 1 AND (schedule_id = 2 OR lead_id IN"
+           " (SELECT id FROM leads WHERE company_id = 1 AND contact_id = 7))")
+    db.run("DELETE FROM leads WHERE company_id = 1 AND ((owner_type = 'schedule' AND owner_id = 2) OR contact_id = 7)")
+    writer, deleter = _connect(db), _connect(db)
+    try:
+        writer.run("BEGIN")
+        writer.run("SELECT pg_advisory_xact_lock(1, hashtext('+16465550144'))")  # as every importer does
+        writer.run(LEAD, c=1, ot="schedule", oid=2, ct=7, p="+16465550144", ts=None)
+        outcome: dict[str, Any] = {}
+
+        def delete() -> None:
+            try:
+                deleter.run("DELETE FROM schedules WHERE id = 2" if parent == "schedule"
+                            else "DELETE FROM contacts WHERE id = 7")
+                outcome["deleted"] = True
+            except Exception as exc:  # noqa: BLE001 - what the delete met is the assertion
+                outcome["error"] = str(exc)
+
+        thread = threading.Thread(target=delete)
+        thread.start()
+        waited = _wait_until_blocked(db)
+        assert waited, "the delete did not wait for the writer"
+        writer.run("COMMIT")
+        thread.join(timeout=120)
+        assert not thread.is_alive()
+        assert "23503" in outcome.get("error", ""), outcome
+        assert db.run("SELECT count(*) FROM leads WHERE company_id = 1 AND contact_id = 7 AND owner_id = 2") == [[1]]
+    finally:
+        writer.close()
+        deleter.close()
+
+
+def _wait_until_blocked(db: Database) -> bool:
+    """True once a DELETE waits on a lock (an event, with a generous ceiling)."""
+    import time
+
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if db.run("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type IN ('Lock', 'Advisory')"
+                  " AND query LIKE 'DELETE FROM %'") != [[0]]:
+            return True
+        time.sleep(0.05)
+    return False
