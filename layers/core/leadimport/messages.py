@@ -21,6 +21,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 SCHEMA_VERSION = 1
 
 
@@ -73,9 +75,12 @@ class ChunkMessage:
     @classmethod
     def from_json(cls, body: str) -> ChunkMessage:
         try:
-            data: Any = json.loads(body)
-        except (TypeError, ValueError) as exc:
-            raise UnreadableMessageError(f"chunk message is not JSON: {exc}") from exc
+            data: Any = orjson.loads(body)  # the worker's hot path: about twice as fast as json
+        except orjson.JSONDecodeError:
+            try:
+                data = json.loads(body)  # what orjson refuses and json reads (a lone surrogate in a rejected value)
+            except (TypeError, ValueError) as exc:
+                raise UnreadableMessageError(f"chunk message is not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise UnreadableMessageError("chunk message is not a JSON object")
         if data.get("v") != SCHEMA_VERSION:

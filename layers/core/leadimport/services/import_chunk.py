@@ -170,7 +170,7 @@ class ChunkImporter:
             if plan.takeovers:
                 lost_to_takeover = self._take_over(conn, msg.import_id, company_id, plan.takeovers,
                                                    {t.held_row for t in plan.takeovers if claims[t.phone][1]})
-            sql.save_phone_claims(conn, msg.import_id, plan.claims, {c.row_no for c, _ in plan.update})
+            sql.save_phone_claims(conn, msg.import_id, plan.claims, {c.row_no for c, _ in plan.update}, claims.keys())
             if lm.copy_to_this_schedule_from is not None and plan.create:
                 self._copy_from(conn, company_id, lm.copy_to_this_schedule_from.type,
                                 lm.copy_to_this_schedule_from.id, plan.create)
@@ -197,12 +197,13 @@ class ChunkImporter:
                 updated_count = len(refreshed)
                 stamps.extend(TokenStamp(company_id, owner_type, owner_id, phone, tokens, expires_at)
                               for phone, tokens, expires_at in refreshed)
+                known_contacts = {p: f.contact_id for p, f in facts.items() if f.contact_id is not None}
                 created, lost = self._create_leads(conn, msg.import_id, company_id, owner_type, owner_id,
-                                                   plan.create, plan.not_enrolled, options)
+                                                   plan.create, plan.not_enrolled, options, known_contacts)
                 rejections.extend(lost)
                 created_count = len(created)
-                stamps.extend(TokenStamp(company_id, owner_type, owner_id, c.phone, c.tokens, expires_at)
-                              for c, expires_at in created)
+                stamps.extend(TokenStamp(company_id, owner_type, owner_id, lead.candidate.phone, lead.candidate.tokens,
+                                         lead.expires_at, lead.tokens_json) for lead in created)
 
             all_rejections = rejections + lost_to_takeover.rejections
             sql.insert_rejections(conn, msg.import_id, all_rejections)
@@ -226,24 +227,31 @@ class ChunkImporter:
                            rejected=len(rejections), import_status=status)
 
     def _create_leads(self, conn: Any, import_id: str, company_id: int, owner_type: str, owner_id: int,
-                      final: list[LeadCandidate], not_enrolled: set[int], options: ImportOptions
-                      ) -> tuple[list[tuple[LeadCandidate, datetime | None]], list[RowRejection]]:
-        """Contacts, then leads with their enrollments; returns (row, expires_at) of the leads created, and the
-        rows that lost their live lead to another import at the same moment."""
+                      final: list[LeadCandidate], not_enrolled: set[int], options: ImportOptions,
+                      known_contacts: dict[str, int]) -> tuple[list[sql.NewLead], list[RowRejection]]:
+        """Contacts, then leads with their enrollments; returns the leads created, and the rows that lost their
+        live lead to another import at the same moment."""
         if not final:
             return [], []
         lm = options.lead_management
-        # Opt/Block flags were applied to every row's contact already (apply_contact_flags): keep them here.
-        contacts = sql.upsert_contacts(conn, company_id, sorted(final, key=lambda c: c.phone), None, None)
+        if lm.opt is None and lm.block is None:
+            # The facts know every contact of these phones (read under their locks): only new ones are inserted.
+            contacts = known_contacts | sql.insert_contacts(
+                conn, company_id, sorted((c for c in final if c.phone not in known_contacts), key=lambda c: c.phone))
+        else:
+            # Opt/Block flags were applied to every row's contact already (apply_contact_flags created the missing
+            # ones in this transaction, after the facts were read): look them up or create them, keeping the flags.
+            contacts = sql.upsert_contacts(conn, company_id, sorted(final, key=lambda c: c.phone), None, None)
         now = datetime.now(UTC)
-        leads = [sql.NewLead(c, contacts[c.phone], _expires_at(c, options, now)) for c in final]
+        leads = [sql.NewLead(c, contacts[c.phone], _expires_at(c, options, now), sql.encode_tokens(c.tokens))
+                 for c in final]
         created_rows = set(sql.insert_leads(
             conn, company_id=company_id, owner_type=owner_type, owner_id=owner_id, import_id=import_id, leads=leads,
             max_contact_attempts=lm.max_contact_attempts,
             enroll_in=self._enrollments(conn, company_id, owner_type, owner_id, options, now),
             not_enrolled=not_enrolled,
         ))
-        created = [(lead.candidate, lead.expires_at) for lead in leads if lead.candidate.row_no in created_rows]
+        created = [lead for lead in leads if lead.candidate.row_no in created_rows]
         lost = [RowRejection(c.row_no, Reason.DUPLICATE_LEAD,
                              "Another import created a live lead for this number at the same time.", c.values)
                 for c in final if c.row_no not in created_rows]

@@ -12,12 +12,12 @@ enrollments written by the lead insert itself, this took ~13% off the worker's C
 
 from __future__ import annotations
 
-import json
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pg8000.native
 
 from leadimport.rules.pipeline import LeadCandidate, RowRejection
@@ -40,7 +40,7 @@ def id_array(ids: Sequence[int]) -> str:
 
 
 def _json(rows: object) -> str:
-    return json.dumps(rows, ensure_ascii=False, separators=(",", ":"))
+    return orjson.dumps(rows).decode()  # compact UTF-8 like json.dumps(ensure_ascii=False), 2-4x faster
 
 
 def claim_chunk(conn: pg8000.native.Connection, import_id: str, chunk_no: int, first_row: int, row_count: int,
@@ -127,7 +127,8 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
                              AND x.import_id IS DISTINCT FROM CAST(:imp AS uuid)
                            LIMIT 1) live ON true
         -- only phones with something to say: most phones of a fresh list have no facts at all
-        WHERE b.phone IS NOT NULL OR ct.opted_out OR ct.blocked OR h.caller_id IS NOT NULL OR live.id IS NOT NULL
+        -- (a known contact too: its id spares the lead insert an upsert of it)
+        WHERE b.phone IS NOT NULL OR ct.id IS NOT NULL OR h.caller_id IS NOT NULL OR live.id IS NOT NULL
         """,
         phones=phone_array(phones), scope=scope, c=company_id, imp=import_id, scope_offer=scope_offer_id,
         ot=owner_type, oid=owner_id,
@@ -155,14 +156,19 @@ def phone_claims(conn: pg8000.native.Connection, import_id: str, phones: Sequenc
 
 
 def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: dict[str, int],
-                      refreshed_rows: Collection[int] = ()) -> None:
+                      refreshed_rows: Collection[int] = (), held: Collection[str] = ()) -> None:
+    """Record which row holds each phone now. `held`: the phones an earlier chunk had claimed (phone_claims,
+    read under the phones' locks): those claims move to their new row; the others are plain inserts (no other
+    writer can claim the phone meanwhile, so no upsert's speculative insertion)."""
     if claims:
         conn.run(
-            """INSERT INTO lead_import_phones (import_id, phone, row_no, refreshed)
-               SELECT CAST(:i AS uuid), p, r, f FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r int, f boolean)
-               ORDER BY p
-               ON CONFLICT (import_id, phone) DO UPDATE SET row_no = EXCLUDED.row_no, refreshed = EXCLUDED.refreshed""",
-            i=import_id, rows=_json([{"p": p, "r": r, "f": r in refreshed_rows} for p, r in claims.items()]),
+            """WITH t AS (SELECT * FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r int, f boolean, h boolean)),
+                    moved AS (UPDATE lead_import_phones x SET row_no = t.r, refreshed = t.f FROM t
+                              WHERE t.h AND x.import_id = CAST(:i AS uuid) AND x.phone = t.p)
+               INSERT INTO lead_import_phones (import_id, phone, row_no, refreshed)
+               SELECT CAST(:i AS uuid), p, r, f FROM t WHERE NOT t.h ORDER BY p""",
+            i=import_id,
+            rows=_json([{"p": p, "r": r, "f": r in refreshed_rows, "h": p in held} for p, r in claims.items()]),
         )
 
 
@@ -206,7 +212,26 @@ def upsert_contacts(conn: pg8000.native.Connection, company_id: int, candidates:
         c=company_id, rows=_json([{"p": c.phone, "r": c.region, "z": c.time_zone} for c in candidates]),
         opt=opt or "", block=block or "",
     )
-    found: dict[str, int] = json.loads(rows_text(rows))
+    found: dict[str, int] = orjson.loads(rows_text(rows))
+    return found
+
+
+def insert_contacts(conn: pg8000.native.Connection, company_id: int, candidates: Sequence[LeadCandidate]
+                    ) -> dict[str, int]:
+    """Create the contacts of phones that have none (the facts, read under the phones' advisory locks, said so:
+    no importer can create one meanwhile, so a plain insert, without the upsert's speculative insertion).
+    Returns phone -> contact id."""
+    if not candidates:
+        return {}
+    rows = conn.run(
+        """WITH created AS (
+               INSERT INTO contacts (company_id, phone, country, time_zone)
+               SELECT :c, p, r, z FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r text, z text) ORDER BY p
+               RETURNING phone, id)
+           SELECT CAST(COALESCE(json_object_agg(phone, id), '{}') AS text) FROM created""",
+        c=company_id, rows=_json([{"p": c.phone, "r": c.region, "z": c.time_zone} for c in candidates]),
+    )
+    found: dict[str, int] = orjson.loads(rows_text(rows))
     return found
 
 
@@ -217,6 +242,7 @@ class NewLead:
     candidate: LeadCandidate
     contact_id: int
     expires_at: datetime | None
+    tokens_json: bytes  # encode_tokens(candidate.tokens): the same bytes go to the lead row and to Redis
 
 
 def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type: str, owner_id: int, import_id: str,
@@ -225,7 +251,7 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     """Insert the leads and, in the same statement, enroll the created ones (`enroll_in`: (schedule id, action
     position, next action time)) but the rows in `not_enrolled` (contacts that take no calls); returns the
     rows of those created. A row whose owner already has a live lead for the phone is not inserted (the
-    unique index) and not returned. Contact ids come from upsert_contacts; each row carries its own traffic
+    unique index) and not returned. Contact ids come from the facts or insert_contacts; each row carries its own traffic
     source and buyers (its own values, or the import's defaults)."""
     if not leads:
         return []
@@ -255,11 +281,11 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
         rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id, "email": c.email,
                      "exp": lead.expires_at.isoformat() if lead.expires_at else None, "ip": c.remote_ip,
                      "prio": c.lead_priority, "ts": c.traffic_source_id, "buyers": id_array(c.buyer_ids),
-                     "sub_id": c.sub_id, "tokens": _pg_safe(c.tokens)}
+                     "sub_id": c.sub_id, "tokens": orjson.Fragment(lead.tokens_json)}
                     for lead in leads for c in (lead.candidate,)]),
         enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
     )
-    return [row for _lead_id, row in json.loads(rows_text(result))]
+    return [row for _lead_id, row in orjson.loads(rows_text(result))]
 
 
 def rows_text(result: list[list[Any]] | None) -> str:
@@ -429,7 +455,7 @@ def update_leads(conn: pg8000.native.Connection, company_id: int, import_id: str
                     for c, lead_id, exp in updates]),
     )
     return [(phone, dict(tokens or {}), datetime.fromisoformat(exp) if exp else None)
-            for phone, tokens, exp in json.loads(rows_text(result))]
+            for phone, tokens, exp in orjson.loads(rows_text(result))]
 
 
 def apply_contact_flags(conn: pg8000.native.Connection, company_id: int, import_id: str,
@@ -522,6 +548,11 @@ def insert_rejections(conn: pg8000.native.Connection, import_id: str, rejections
             rows=_json([{"r": r.row_no, "reason": r.reason, "m": r.message.replace("\x00", "\\0"),
                          "v": _pg_safe(r.values)} for r in rejections]),
         )
+
+
+def encode_tokens(tokens: dict[str, str]) -> bytes:
+    """A lead's tokens as the JSON both PostgreSQL and Redis keep (NUL shown as the two characters \\0)."""
+    return orjson.dumps(_pg_safe(tokens))
 
 
 def _pg_safe(values: dict[str, str]) -> dict[str, str]:

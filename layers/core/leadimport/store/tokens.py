@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import orjson
 import redis
 
 # What a Redis outage or failover looks like to redis-py (standalone and cluster clients).
@@ -37,6 +38,8 @@ class TokenStamp:
     phone: str
     tokens: dict[str, str]
     expires_at: datetime | None
+    # The tokens as JSON when the caller serialized them already (the lead insert did): not done twice.
+    encoded: bytes | None = None
 
 
 class TokenStore:
@@ -72,12 +75,12 @@ class TokenStore:
         command instead of one per key); expiring ones as SET ... PXAT in a pipeline."""
         count = 0
         try:
-            plain: dict[str, str] = {}
+            plain: dict[str, bytes] = {}
             pipe = self.client.pipeline(transaction=False)
             expiring = 0
             for s in stamps:
                 key = self.key(s.company_id, s.owner_type, s.owner_id, s.phone)
-                value = json.dumps(s.tokens, ensure_ascii=False, separators=(",", ":"))
+                value = s.encoded if s.encoded is not None else orjson.dumps(s.tokens)
                 if s.expires_at is None:
                     plain[key] = value
                     if len(plain) >= batch:
@@ -101,7 +104,7 @@ class TokenStore:
         self._reset()
         return TokenStoreUnavailableError(f"Redis unavailable: {exc}")
 
-    def _mset(self, mapping: dict[str, str]) -> None:
+    def _mset(self, mapping: dict[str, bytes]) -> None:
         if self.cluster:
             self.client.mset_nonatomic(mapping)  # groups the keys by hash slot
         else:
