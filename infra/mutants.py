@@ -58,17 +58,15 @@ MUTANTS = [
            "        if first_unread is not None:", "        if first_unread is None:",
            ("tests/integration/test_api.py::test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv",)),
     Mutant("a lead's contact is not checked against its company", "infra/db/migrations/0010_statement_level_tenant_checks.sql",
-           "           OR NOT EXISTS (SELECT 1 FROM contacts c WHERE c.company_id = n.company_id AND c.id = n.contact_id)\n",
-           "           OR false\n",
+           "            WHERE NOT EXISTS (SELECT 1 FROM (SELECT 1 FROM contacts c WHERE c.company_id = n.company_id\n",
+           "            WHERE false AND NOT EXISTS (SELECT 1 FROM (SELECT 1 FROM contacts c WHERE c.company_id = n.company_id\n",
            ("tests/integration/test_tenant_keys.py",)),
     Mutant("a lead's schedule is not locked FOR KEY SHARE by its writer",
            "infra/db/migrations/0010_statement_level_tenant_checks.sql",
-           """    -- the parents shared by the rows, locked as a foreign key locks them
-    EXECUTE $q$
-        SELECT count(*) FROM (
-            SELECT 1 FROM schedules s WHERE (s.company_id, s.id) IN (SELECT DISTINCT company_id, schedule_id FROM changed)
-            FOR KEY SHARE) x$q$;""",
-           """    -- the parents shared by the rows, locked as a foreign key locks them""",
+           """                     FOR KEY SHARE OF s)
+        SELECT format('schedule %s is not one of the company''s schedules', n.id)""",
+           """)
+        SELECT format('schedule %s is not one of the company''s schedules', n.id)""",
            ("tests/integration/test_tenant_keys.py",)),
     Mutant("a contact's delete does not wait for the importer holding its phone",
            "infra/db/migrations/0010_statement_level_tenant_checks.sql",
