@@ -25,7 +25,13 @@ from leadimport.imports.resource import (
     RejectedRowPage,
 )
 from leadimport.imports.status import ImportStatus
-from leadimport.options import ImportRequest, InvalidOptionsError, describe_errors, first_error_sentence
+from leadimport.options import (
+    ImportChange,
+    ImportRequest,
+    InvalidOptionsError,
+    describe_errors,
+    first_error_sentence,
+)
 from leadimport.reasons import Reason
 from leadimport.roots import api as root
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
@@ -156,6 +162,11 @@ def get_preview(import_id: str) -> ImportPreview:
 @api.post("/imports/<import_id>/start", responses=_responses(conflict=True))
 def start_import(import_id: str, body: StartRequest) -> ImportResource:
     return root.imports_api().start(_company_id(), import_id, body.column_mapping)
+
+
+@api.patch("/imports/<import_id>", responses=_responses(conflict=True))
+def change_import(import_id: str, body: ImportChange) -> ImportResource:
+    return root.imports_api().change(_company_id(), import_id, body.max_concurrency)
 
 
 @api.post("/imports/<import_id>/cancel", responses=_responses(conflict=True))

@@ -7,6 +7,7 @@ DLQ after maxReceiveCount, and on its last attempt the import is told which chun
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
@@ -26,6 +27,7 @@ metrics = Metrics()
 # A batch whose every record failed is reported item by item like any partial failure (each message
 # keeps its own receive count towards the DLQ) instead of failing the whole invocation.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+THROTTLE_DELAY_SECONDS = (2, 8)  # a chunk over its import's cap comes back after this many seconds (jittered)
 
 
 def record_handler(record: SQSRecord) -> None:
@@ -57,6 +59,12 @@ def record_handler(record: SQSRecord) -> None:
                 logger.exception("could not record the failed chunk on its import",
                                  extra={"import_id": message.import_id, "chunk": message.chunk_no})
         raise
+    if result.outcome == "throttled":
+        # Over its import's cap: back to the queue with a delay as a new message (this one succeeds), so waiting
+        # never counts towards the DLQ's receive count.
+        root.chunk_queue().send_later(record.body, random.randint(*THROTTLE_DELAY_SECONDS))  # noqa: S311
+        metrics.add_metric(name="ChunksThrottled", unit=MetricUnit.Count, value=1)
+        return
     metrics.add_metric(name="RowsCreated", unit=MetricUnit.Count, value=result.created)
     metrics.add_metric(name="RowsUpdated", unit=MetricUnit.Count, value=result.updated)
     metrics.add_metric(name="RowsRejected", unit=MetricUnit.Count, value=result.rejected)

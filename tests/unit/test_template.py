@@ -323,6 +323,7 @@ def test_api_routes_and_auth(template):
         ("POST", "/imports"),
         ("GET", "/imports"),
         ("GET", "/imports/{id}"),
+        ("PATCH", "/imports/{id}"),
         ("GET", "/imports/{id}/preview"),
         ("POST", "/imports/{id}/start"),
         ("POST", "/imports/{id}/cancel"),

@@ -195,6 +195,17 @@ class ImportRequest(ImportOptions):
     # The file's size in bytes, when the client knows it: the answer then has a presigned PUT URL signed for
     # exactly that size (scripts and the CLI stream large files with it). Not an option: not stored.
     upload_size: int | None = Field(default=None, gt=0, strict=True)
+    # The import's throughput cap: at most this many of its chunks written at once (protects the database from
+    # one big import). Not an option: changeable while it runs (PATCH /imports/{id}).
+    max_concurrency: int | None = Field(default=None, ge=1, le=1000, strict=True)
+
+
+class ImportChange(BaseModel):
+    """Body of PATCH /imports/{id}: what may change while an import runs."""
+
+    model_config = ConfigDict(extra="forbid")
+    max_concurrency: int | None = Field(ge=1, le=1000, strict=True, description=(
+        "At most this many of the import's chunks are written at the same time; null: no cap but the stack's"))
 
 
 def options_json(options: ImportOptions) -> dict[str, object]:

@@ -87,11 +87,13 @@ class StorageSettings:
 class QueueSettings:
     sqs_endpoint_url: str | None  # the local runner only (moto server)
     max_receive_count: int  # the chunk queue's redrive policy: the worker's last attempt records the failure
+    chunk_queue_url: str | None = None  # the worker puts a chunk over its import's cap back, with a delay
 
     @classmethod
     def from_env(cls) -> QueueSettings:
         return cls(sqs_endpoint_url=os.environ.get("AWS_ENDPOINT_URL_SQS") or None,
-                   max_receive_count=_int("MAX_RECEIVE_COUNT", 5))
+                   max_receive_count=_int("MAX_RECEIVE_COUNT", 5),
+                   chunk_queue_url=os.environ.get("CHUNK_QUEUE_URL") or None)
 
 
 @dataclass(frozen=True)

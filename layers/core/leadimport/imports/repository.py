@@ -25,7 +25,7 @@ _COLUMNS = """
     object_version, object_size, file_encoding, file_delimiter, header, preview, split_offset, split_next_row,
     split_next_chunk, split_lease_until, split_done, total_rows, chunk_count, chunks_done, processed_rows,
     created_leads, updated_leads, rejected_rows, unprocessed_rows, undone_leads, rejections, warnings, created_at, started_at,
-    finished_at, updated_at
+    finished_at, updated_at, max_concurrency
 """
 _FINAL = sorted(s.value for s in FINAL)
 _ACTIVE = sorted(s.value for s in ACTIVE)
@@ -53,7 +53,7 @@ def _first(conn: pg8000.native.Connection, rows: list[list[Any]] | None) -> dict
 def insert_import(conn: pg8000.native.Connection, *, import_id: str, company_id: int, name: str, owner_type: str,
                   owner_id: int, options: dict[str, Any], status: ImportStatus | str, source: str, upload_key: str,
                   object_version: str | None = None, object_size: int | None = None,
-                  error: str | None = None) -> dict[str, Any] | None:
+                  error: str | None = None, max_concurrency: int | None = None) -> dict[str, Any] | None:
     """Insert; returns None when a drop import for this object version exists already (duplicate event).
     An import created `failed` (a dropped file refused before any row is read) carries its error."""
     status = ImportStatus(status)
@@ -61,15 +61,15 @@ def insert_import(conn: pg8000.native.Connection, *, import_id: str, company_id:
         raise ValueError("an import is created failed exactly when it carries an error")
     rows = conn.run(
         f"""INSERT INTO lead_imports (id, company_id, name, owner_type, owner_id, options, status, source, upload_key,
-                                      object_version, object_size, error, finished_at)
+                                      object_version, object_size, error, finished_at, max_concurrency)
             VALUES (CAST(:id AS uuid), :company_id, :name, :owner_type, :owner_id, CAST(:options AS jsonb), :status,
                     :source, :upload_key, :object_version, :object_size, CAST(:error AS text),
-                    CASE WHEN :status = 'failed' THEN now() END)
+                    CASE WHEN :status = 'failed' THEN now() END, CAST(:max_concurrency AS integer))
             ON CONFLICT DO NOTHING
             RETURNING {_COLUMNS}""",  # noqa: S608
         id=import_id, company_id=company_id, name=name, owner_type=owner_type, owner_id=owner_id,
         options=json.dumps(options), status=status.value, source=source, upload_key=upload_key,
-        object_version=object_version, object_size=object_size, error=error,
+        object_version=object_version, object_size=object_size, error=error, max_concurrency=max_concurrency,
     )
     return _first(conn, rows)
 
@@ -114,8 +114,8 @@ def import_for_chunk(db: Database, import_id: str) -> dict[str, Any] | None:
     """What a worker needs to process a chunk: the owner, the options and the status."""
     if not _valid_id(import_id):
         return None
-    rows = db.rows("SELECT id::text AS id, company_id, owner_type, owner_id, options, status FROM lead_imports"
-                   " WHERE id = CAST(:i AS uuid)", i=import_id)
+    rows = db.rows("SELECT id::text AS id, company_id, owner_type, owner_id, options, status, max_concurrency"
+                   " FROM lead_imports WHERE id = CAST(:i AS uuid)", i=import_id)
     return rows[0] if rows else None
 
 
@@ -252,6 +252,16 @@ def confirm_start(db: Database, company_id: int, import_id: str, options: dict[s
                           set_sql=", options = CAST(:o AS jsonb), header = CAST(:h AS jsonb)",
                           where_sql=" AND company_id = :c", o=json.dumps(options), h=json.dumps(header),
                           c=company_id))
+
+
+def set_max_concurrency(db: Database, company_id: int, import_id: str, value: int | None) -> bool:
+    """Change the import's throughput cap while it is not final; False when it is (or is not the company's)."""
+    rows = db.run(
+        "UPDATE lead_imports SET max_concurrency = CAST(:v AS integer), updated_at = now()"
+        " WHERE id = CAST(:i AS uuid) AND company_id = :c AND status <> ALL(CAST(:final AS text[])) RETURNING 1",
+        v=value, i=import_id, c=company_id, final="{" + ",".join(_FINAL) + "}",
+    )
+    return bool(rows)
 
 
 def cancel(db: Database, company_id: int, import_id: str) -> bool:

@@ -55,6 +55,8 @@ class ImportResource(_Out):
     finished_at: str | None
     rate_rows_per_second: float | None = None
     eta_seconds: float | None = None
+    max_concurrency: int | None = Field(default=None, description=(
+        "At most this many of the import's chunks are written at the same time (null: no cap but the stack's)"))
     unread_from_row: int | None = Field(default=None, description=(
         "The import stopped (failed or cancelled) before its file was read to the end: rows from this number on "
         "were never read. The errors CSV lists them as unprocessed, ready to import again."))
@@ -137,7 +139,7 @@ def to_resource(row: dict[str, Any]) -> ImportResource:
         file=FileInfo(encoding=row["file_encoding"], delimiter=row["file_delimiter"], size_bytes=row["object_size"]),
         error=row["error"], undone_leads=row["undone_leads"], created_at=_iso(row["created_at"]),
         started_at=_iso(row["started_at"]), finished_at=_iso(row["finished_at"]), rate_rows_per_second=rate,
-        eta_seconds=eta, unread_from_row=unread_from_row(row),
+        eta_seconds=eta, max_concurrency=row.get("max_concurrency"), unread_from_row=unread_from_row(row),
     )
 
 

@@ -5,12 +5,23 @@ from __future__ import annotations
 from leadimport import settings
 from leadimport.roots.shared import cached, database
 from leadimport.services.import_chunk import ChunkImporter
+from leadimport.store.aws import ChunkQueue, sqs_client
 from leadimport.store.tokens import shared_token_store
 
 
 @cached
 def chunk_importer() -> ChunkImporter:
     return ChunkImporter(database(), shared_token_store())
+
+
+@cached
+def chunk_queue() -> ChunkQueue:
+    """Where a chunk over its import's cap goes back to (plain SQS: never the local runner's depth-limited
+    queue, whose sender waits for the workers: a worker waiting on itself)."""
+    q = settings.queue()
+    if q.chunk_queue_url is None:
+        raise RuntimeError("CHUNK_QUEUE_URL is not set: the worker cannot put a capped chunk back")
+    return ChunkQueue(q.chunk_queue_url, sqs_client(q.sqs_endpoint_url))
 
 
 def max_receive_count() -> int:

@@ -5,8 +5,9 @@ Per chunk, inside ONE database transaction:
   2. advisory locks on (company, phone) for every phone of the chunk, in a global order;
   3. one query for every fact the scrub needs (blacklist, contacts, history in scope, live lead);
   4. in-file duplicates decided against the import's phone claims (whatever order chunks run in);
-  5. set-based writes: contacts, leads, enrollments, rejections, the import's counters;
-  6. tokens stamped in Redis for the leads just created, then COMMIT.
+  5. set-based writes: contacts, leads, enrollments, rejections;
+  6. tokens stamped in Redis for the leads just created; the import's counters last (its row stays locked only
+     until COMMIT, not through the Redis round trips), then COMMIT.
 If Redis or the database fails anywhere, the transaction rolls back and the message is retried:
 a lead is never committed without its tokens, and never created twice.
 """
@@ -46,7 +47,7 @@ ACTION_CACHE_SECONDS = 60  # a schedule's first action, cached per container
 class ChunkResult:
     import_id: str
     chunk_no: int
-    outcome: str  # processed | duplicate | skipped | unknown_import
+    outcome: str  # processed | duplicate | skipped | unknown_import | throttled (over its import's cap: later)
     created: int = 0
     updated: int = 0
     rejected: int = 0
@@ -138,6 +139,10 @@ class ChunkImporter:
             return self._write_running(msg, imp, options, candidates, rejections)
         except _ImportEndedError as ended:  # cancelled or failed since it was read: rolled back, rows unprocessed
             return self._skip(msg, {**imp, "status": ended.status})
+        except _ThrottledError:  # its import's other chunks hold every slot: nothing written, it comes back later
+            logger.info("chunk over its import's cap: it goes back to the queue",
+                        extra={"import_id": msg.import_id, "chunk": msg.chunk_no, "cap": imp.get("max_concurrency")})
+            return ChunkResult(msg.import_id, msg.chunk_no, "throttled")
 
     def _write_running(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
                        candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
@@ -146,6 +151,9 @@ class ChunkImporter:
         owner_id: int = imp["owner_id"]
         lm = options.lead_management
         with self.db.transaction() as conn:
+            cap = imp.get("max_concurrency")  # read with the import for every chunk: a change applies at once
+            if cap and not sql.take_import_slot(conn, msg.import_id, cap):
+                raise _ThrottledError
             claimed, status_now = sql.claim_chunk_of_running_import(conn, msg.import_id, msg.chunk_no, msg.first_row,
                                                                     msg.row_count)
             if not claimed:
@@ -208,16 +216,18 @@ class ChunkImporter:
             all_rejections = rejections + lost_to_takeover.rejections
             sql.insert_rejections(conn, msg.import_id, all_rejections)
             warnings = Counter(w for c in [*plan.create, *(c for c, _ in plan.update)] for w in c.warnings)
+            sql.record_chunk_counts(conn, msg.import_id, msg.chunk_no, created_count, updated_count, len(rejections))
+            if stamps:
+                # Inside the transaction: a Redis failure rolls the chunk back for a retry.
+                self.tokens.stamp(stamps)
+            # Last: the import's row is locked by this update until COMMIT, and the import's other chunks update it
+            # too; before the stamp, they waited for this chunk's Redis round trips.
             status = import_repo.add_chunk_counters(
                 conn, msg.import_id, chunks=1, processed=msg.row_count,
                 created=created_count - lost_to_takeover.created, updated=updated_count - lost_to_takeover.updated,
                 rejected=len(rejections) + lost_to_takeover.created + lost_to_takeover.updated,
                 unprocessed=0, rejections=dict(Counter(r.reason for r in all_rejections)), warnings=dict(warnings),
             )
-            sql.record_chunk_counts(conn, msg.import_id, msg.chunk_no, created_count, updated_count, len(rejections))
-            if stamps:
-                # Last, still inside the transaction: a Redis failure rolls the chunk back for a retry.
-                self.tokens.stamp(stamps)
         logger.info("chunk imported", extra={"import_id": msg.import_id, "chunk": msg.chunk_no,
                                              "created_leads": created_count, "updated_leads": updated_count,
                                              "rejected_rows": len(rejections), "import_status": status})
@@ -341,6 +351,10 @@ class ChunkImporter:
             else:
                 out.created += 1
         return out
+
+
+class _ThrottledError(Exception):
+    pass
 
 
 class _ImportEndedError(Exception):

@@ -106,7 +106,7 @@ class ImportsApi:
                 conn, import_id=import_id, company_id=company_id, name=name, owner_type=request.owner.type,
                 owner_id=request.owner.id, options=options_json(options), status=ImportStatus.AWAITING_UPLOAD,
                 source="api",
-                upload_key=key,
+                upload_key=key, max_concurrency=request.max_concurrency,
             )
         assert row is not None
         upload = UploadInstructions(
@@ -285,6 +285,14 @@ class ImportsApi:
 
             self.tokens = shared_token_store()
         return self.tokens
+
+    def change(self, company_id: int, import_id: str, max_concurrency: int | None) -> ImportResource:
+        """PATCH: the throughput cap, read by the workers for every chunk (takes effect on the next chunks)."""
+        row = self._row(company_id, import_id)
+        if row["status"] in FINAL or not import_repo.set_max_concurrency(self.db, company_id, import_id,
+                                                                          max_concurrency):
+            raise ConflictError("already_finished", f"The import is already {row['status']}: nothing left to cap.")
+        return self.get(company_id, import_id)
 
     def cancel(self, company_id: int, import_id: str) -> ImportResource:
         row = self._row(company_id, import_id)

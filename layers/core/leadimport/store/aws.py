@@ -201,6 +201,10 @@ class ChunkQueue:
         for batch in batches_within_limits([(b, len(b[1].encode())) for b in bodies]):
             self._send_batch(batch)
 
+    def send_later(self, body: str, delay_seconds: int) -> None:
+        """One message again, visible after `delay_seconds` (at most 900): a chunk over its import's cap."""
+        self.client.send_message(QueueUrl=self.queue_url, MessageBody=body, DelaySeconds=min(max(delay_seconds, 0), 900))
+
     def _send_batch(self, batch: Sequence[tuple[str, str]]) -> None:
         """Send (entry id, body) pairs, retrying the entries SQS failed for its own reasons."""
         pending = dict(batch)

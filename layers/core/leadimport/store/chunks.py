@@ -70,6 +70,18 @@ def claim_chunk_of_running_import(conn: pg8000.native.Connection, import_id: str
     return (bool(rows and rows[0][0]), str(rows[0][1]) if rows else "unknown")
 
 
+def take_import_slot(conn: pg8000.native.Connection, import_id: str, cap: int) -> bool:
+    """One of the import's `cap` write slots for this transaction: a transaction-level advisory lock in the
+    single-bigint key space (apart from the phones' two-int locks). False when its other chunks in flight hold
+    all of them: the chunk waits its turn outside the database."""
+    rows = conn.run(
+        "SELECT s FROM generate_series(0, CAST(:n AS int) - 1) AS s"
+        " WHERE pg_try_advisory_xact_lock(hashtextextended(:i, s)) LIMIT 1",
+        i=import_id, n=cap,
+    )
+    return bool(rows)
+
+
 def lock_phones(conn: pg8000.native.Connection, company_id: int, phones: Sequence[str]) -> None:
     """Serialize work on the same (company, phone) across chunks and imports, in one global order
     (sorted lock keys), so two workers never deadlock and never both create a live lead for a number."""
