@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
+
 from leadimport import settings
 from leadimport.roots.shared import cached, database
-from leadimport.services.import_chunk import ChunkImporter
+from leadimport.services.import_chunk import ChunkImporter, PhaseTimer
 from leadimport.store.aws import ChunkQueue, sqs_client
 from leadimport.store.tokens import shared_token_store
 
 
 @cached
 def chunk_importer() -> ChunkImporter:
-    return ChunkImporter(database(), shared_token_store())
+    return ChunkImporter(database(), shared_token_store(), chunk_phases())
+
+
+def chunk_phases() -> PhaseTimer:
+    """Each phase of a chunk as an X-Ray subsegment ("## chunk facts", ...) when tracing is on; else nothing."""
+    from aws_lambda_powertools import Tracer
+
+    tracer = Tracer()
+    if tracer.disabled:
+        return lambda _name: nullcontext()
+    return lambda name: tracer.provider.in_subsegment(f"## chunk {name}")
 
 
 @cached
