@@ -296,18 +296,22 @@ def render(report: dict[str, Any]) -> str:
         lines += ["## End to end: peak RSS and CPU time per process", "",
                   "CPU seconds are utime + stime as last sampled (every 0.2 s), summed over the processes with the "
                   "label; the share is of all the CPU the tree used, so it shows where the two cores went.", "",
-                  "| run | process | processes | peak RSS MiB | CPU s | CPU share |",
-                  "|---|---|---:|---:|---:|---:|"]
+                  "| run | process | processes | peak RSS MiB | CPU s | us per row | CPU share |",
+                  "|---|---|---:|---:|---:|---:|---:|"]
+        budgets = []
         for label, run in e2e["runs"].items():
             per = run["memory"]["per_process"]
+            rows = max(run.get("rows") or 1, 1)
             cpu_total = sum(v.get("cpu_seconds", 0.0) for v in per.values()) or 1.0
             for proc, v in per.items():
                 cpu = v.get("cpu_seconds", 0.0)
                 lines.append(f"| {label} | {proc} | {v['processes']} | {v['peak_rss_mb']:,.1f} | {cpu:,.1f} | "
-                             f"{100 * cpu / cpu_total:.0f}% |")
+                             f"{cpu * 1e6 / rows:,.1f} | {100 * cpu / cpu_total:.0f}% |")
             lines.append(f"| {label} | (whole tree: max of the sum of RSS, shared memory counted in each process) | | "
-                         f"{run['memory']['max_total_rss_mb']:,.1f} | {cpu_total:,.1f} | |")
-        lines.append("")
+                         f"{run['memory']['max_total_rss_mb']:,.1f} | {cpu_total:,.1f} | {cpu_total * 1e6 / rows:,.1f} | |")
+            if rows >= 1_000_000:
+                budgets.append(budget_line(label, per, rows, cpu_total, report["machine"].get("nproc") or 2))
+        lines += ["", *budgets]
         for label, run in e2e["runs"].items():
             deciles = run.get("rate_by_decile")
             if deciles:
@@ -328,6 +332,20 @@ def render(report: dict[str, Any]) -> str:
                              f"{d['ratio_above_baseline']}")
         lines.append("")
     return "\n".join(lines)
+
+
+def budget_line(label: str, per: dict[str, Any], rows: int, cpu_total: float, cores: int) -> str:
+    """CPU per row of all processes of a large end-to-end run against the budget (cores x 60 s / 1M rows), by part."""
+    budget = cores * 60 / 1_000_000 * 1e6
+
+    def part(*prefixes: str) -> float:
+        return sum(v.get("cpu_seconds", 0.0) for k, v in per.items() if k.startswith(prefixes)) * 1e6 / rows
+
+    total = cpu_total * 1e6 / rows
+    return (f"- {label}: all processes **{total:,.1f} us of CPU per row = {total / budget:.2f} x the budget** of "
+            f"{budget:,.0f} us (1M rows in 60 s on {cores} cores): PostgreSQL {part('postgres'):,.1f}, workers "
+            f"{part('worker'):,.1f}, splitter {part('splitter'):,.1f}, CLI with its moto server (local AWS: S3 and "
+            f"SQS, which cost none of this CPU deployed) {part('cli'):,.1f}, Redis {part('redis'):,.1f}.")
 
 
 def other_cpu_per_lead_us(report: dict[str, Any]) -> tuple[float, str] | None:
