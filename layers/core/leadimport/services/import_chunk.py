@@ -228,9 +228,8 @@ class ChunkImporter:
                     stamps.extend(TokenStamp(company_id, owner_type, owner_id, phone, tokens, expires_at)
                                   for phone, tokens, expires_at in refreshed)
                     known_contacts = {p: f.contact_id for p, f in facts.items() if f.contact_id is not None}
-                    created, lost = self._create_leads(conn, msg.import_id, company_id, owner_type, owner_id,
-                                                       plan.create, plan.not_enrolled, options, known_contacts)
-                    rejections.extend(lost)
+                    created = self._create_leads(conn, msg.import_id, company_id, owner_type, owner_id,
+                                                 plan.create, plan.not_enrolled, options, known_contacts)
                     created_count = len(created)
                     stamps.extend(TokenStamp(company_id, owner_type, owner_id, lead.candidate.phone,
                                              lead.candidate.tokens, lead.expires_at, lead.tokens_json)
@@ -264,11 +263,10 @@ class ChunkImporter:
 
     def _create_leads(self, conn: Any, import_id: str, company_id: int, owner_type: str, owner_id: int,
                       final: list[LeadCandidate], not_enrolled: set[int], options: ImportOptions,
-                      known_contacts: dict[str, int]) -> tuple[list[sql.NewLead], list[RowRejection]]:
-        """Contacts, then leads with their enrollments; returns the leads created, and the rows that lost their
-        live lead to another import at the same moment."""
+                      known_contacts: dict[str, int]) -> list[sql.NewLead]:
+        """Contacts, then leads with their enrollments; returns the leads created."""
         if not final:
-            return [], []
+            return []
         lm = options.lead_management
         if lm.opt is None and lm.block is None:
             # The facts know every contact of these phones (read under their locks): only new ones are inserted.
@@ -281,17 +279,15 @@ class ChunkImporter:
         now = datetime.now(UTC)
         leads = [sql.NewLead(c, contacts[c.phone], _expires_at(c, options, now), sql.encode_tokens(c.tokens))
                  for c in final]
-        created_rows = set(sql.insert_leads(
+        inserted = sql.insert_leads(
             conn, company_id=company_id, owner_type=owner_type, owner_id=owner_id, import_id=import_id, leads=leads,
             max_contact_attempts=lm.max_contact_attempts,
             enroll_in=self._enrollments(conn, company_id, owner_type, owner_id, options, now),
             not_enrolled=not_enrolled,
-        ))
-        created = [lead for lead in leads if lead.candidate.row_no in created_rows]
-        lost = [RowRejection(c.row_no, Reason.DUPLICATE_LEAD,
-                             "Another import created a live lead for this number at the same time.", c.values)
-                for c in final if c.row_no not in created_rows]
-        return created, lost
+        )
+        if inserted != len(leads):  # a plain INSERT ... SELECT inserts every row or fails: never here
+            raise RuntimeError(f"{inserted} of {len(leads)} leads inserted")
+        return leads
 
     def _enrollments(self, conn: Any, company_id: int, owner_type: str, owner_id: int, options: ImportOptions,
                      now: datetime) -> list[tuple[int, int, datetime]]:

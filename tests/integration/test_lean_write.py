@@ -1,0 +1,67 @@
+"""The lean write's plain inserts (contacts, phone claims, leads) rely on the phone locks: what the facts say
+under them holds until COMMIT for every importer. A writer that takes no phone lock and creates the same contact
+or live lead meanwhile makes the chunk fail on a unique index; its retry sees the new row: nothing is lost or
+doubled."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from leadimport.services.import_chunk import ChunkImporter
+from leadimport.store import chunks as sql
+from leadimport.store.db import Database, connect
+from tests.integration.test_import_chunk import chunk, importer, make_import, tokens
+
+pytestmark = pytest.mark.integration
+__all__ = ["importer", "tokens"]
+
+PHONE = "+19518761336"
+
+
+def _after_facts(monkeypatch: pytest.MonkeyPatch, db: Database, sql_text: str) -> None:
+    """Once, right after the chunk read its facts: another writer (its own connection, no phone lock) commits."""
+    real = sql.phone_facts
+    done = []
+
+    def facts_then_write(*args: Any, **kwargs: Any) -> Any:
+        out = real(*args, **kwargs)
+        if not done:
+            done.append(True)
+            other = connect(db.params)
+            try:
+                other.run(sql_text)
+            finally:
+                other.close()
+        return out
+
+    monkeypatch.setattr(sql, "phone_facts", facts_then_write)
+
+
+def test_a_live_lead_made_meanwhile_without_the_lock_fails_the_chunk_and_the_retry_refreshes_it(
+        db: Database, importer: ChunkImporter, monkeypatch: pytest.MonkeyPatch) -> None:
+    contact = db.run("INSERT INTO contacts (company_id, phone) VALUES (1, :p) RETURNING id", p=PHONE)[0][0]
+    import_id = make_import(db, chunk_count=1, total=1)
+    _after_facts(monkeypatch, db, "INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id)"
+                                  f" VALUES (1, 'schedule', 1, {int(contact)}, '{PHONE}')")
+    message = chunk(import_id, 0, [[PHONE, "a@example.com", "solar", "US"]])
+    with pytest.raises(Exception, match="23505"):  # noqa: PT011 - pg8000's DatabaseError carries the SQLSTATE
+        importer.import_chunk(message)
+    result = importer.import_chunk(message)  # SQS delivers it again
+    assert (result.outcome, result.created, result.updated) == ("processed", 0, 1)
+    assert db.run("SELECT count(*), max(email) FROM leads WHERE caller_id = :p AND status = 'live'", p=PHONE) == [
+        [1, "a@example.com"]]
+
+
+def test_a_contact_made_meanwhile_without_the_lock_fails_the_chunk_and_the_retry_uses_it(
+        db: Database, importer: ChunkImporter, monkeypatch: pytest.MonkeyPatch) -> None:
+    import_id = make_import(db, chunk_count=1, total=1)
+    _after_facts(monkeypatch, db, f"INSERT INTO contacts (company_id, phone) VALUES (1, '{PHONE}')")
+    message = chunk(import_id, 0, [[PHONE, "", "solar", "US"]])
+    with pytest.raises(Exception, match="23505"):  # noqa: PT011
+        importer.import_chunk(message)
+    assert importer.import_chunk(message).created == 1
+    assert db.run("SELECT count(*) FROM contacts WHERE company_id = 1 AND phone = :p", p=PHONE) == [[1]]
+    assert db.run("SELECT count(*) FROM leads l JOIN contacts c ON c.id = l.contact_id WHERE l.caller_id = :p",
+                  p=PHONE) == [[1]]
