@@ -57,7 +57,14 @@ class ChunkMessage:
         return sorted([r[0] for r in self.rows] + [r.row_no for r in self.rejected])
 
     def to_json(self) -> str:
-        return json.dumps(
+        data = self._as_dict()
+        try:
+            return orjson.dumps(data).decode()  # the splitter's hot path: 3-5x faster than json
+        except TypeError:  # a lone surrogate (a value the reader could not decode), which only json writes
+            return json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+
+    def _as_dict(self) -> dict[str, Any]:
+        return (
             {
                 "v": SCHEMA_VERSION,
                 "import_id": self.import_id,
@@ -67,9 +74,7 @@ class ChunkMessage:
                 "columns": self.columns,
                 "rows": [[n, v] for n, v in self.rows],
                 "rejected": [[r.row_no, r.reason, r.message, r.values] for r in self.rejected],
-            },
-            ensure_ascii=False,
-            separators=(",", ":"),
+            }
         )
 
     @classmethod
