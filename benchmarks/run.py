@@ -43,6 +43,7 @@ BENCHMARKS: dict[str, str] = {
     "floor": "benchmarks.bench_floor",
     "ceilings": "benchmarks.bench_ceilings",
     "e2e": "benchmarks.bench_e2e",
+    "driver": "benchmarks.bench_driver",
 }
 
 
