@@ -118,7 +118,7 @@ def test_a_delete_waits_for_a_writer_in_flight_and_then_sees_its_lead(db: Databa
 
         thread = threading.Thread(target=delete)
         thread.start()
-        waited = _wait_until_blocked(db)
+        waited = _wait_until_blocked(db, thread)
         assert waited, "the delete did not wait for the writer"
         writer.run("COMMIT")
         thread.join(timeout=120)
@@ -130,12 +130,15 @@ def test_a_delete_waits_for_a_writer_in_flight_and_then_sees_its_lead(db: Databa
         deleter.close()
 
 
-def _wait_until_blocked(db: Database) -> bool:
-    """True once a DELETE waits on a lock (an event, with a generous ceiling)."""
+def _wait_until_blocked(db: Database, deleting: threading.Thread) -> bool:
+    """True once the DELETE waits on a lock; False as soon as it finished without waiting (events, with a
+    generous ceiling)."""
     import time
 
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
+        if not deleting.is_alive():
+            return False
         if db.run("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type IN ('Lock', 'Advisory')"
                   " AND query LIKE 'DELETE FROM %'") != [[0]]:
             return True
