@@ -32,6 +32,7 @@ from leadimport.services.token_reconciliation import reconcile_import_tokens
 from leadimport.store import chunks as sql
 from leadimport.store.companies import company_refs
 from leadimport.store.db import Database
+from leadimport.store.row_warnings import insert_row_warnings
 from leadimport.store.tokens import TokenStamp, TokenStore
 
 logger = Logger(child=True)
@@ -100,7 +101,7 @@ class ChunkImporter:
             RowRejection(r.row_no, r.reason, r.message, rules.source_values(r.values)) for r in msg.rejected
         ]
         for row_no, values in msg.rows:
-            result = rules.apply(row_no, values)
+            result = rules.apply(row_no, values, msg.warnings_of(row_no))
             if isinstance(result, LeadCandidate):
                 candidates.append(result)
             else:
@@ -207,6 +208,7 @@ class ChunkImporter:
             all_rejections = rejections + lost_to_takeover.rejections
             sql.insert_rejections(conn, msg.import_id, all_rejections)
             warnings = Counter(w for c in [*plan.create, *(c for c, _ in plan.update)] for w in c.warnings)
+            insert_row_warnings(conn, msg.import_id, [*plan.create, *(c for c, _ in plan.update)])
             status = import_repo.add_chunk_counters(
                 conn, msg.import_id, chunks=1, processed=msg.row_count,
                 created=created_count - lost_to_takeover.created, updated=updated_count - lost_to_takeover.updated,
