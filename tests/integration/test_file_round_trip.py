@@ -68,12 +68,12 @@ def test_one_stray_quote_costs_its_own_row_and_every_other_row_goes_in(pipeline_
 def test_an_open_quote_closed_by_a_later_inch_mark_merges_no_rows(pipeline_env: LocalAws, db: Database) -> None:
     lines = phones_file(100)
     lines[20] = '+16026100020,Name 20,"6 ft'
-    lines[80] = '+16026100080,Name 80,5" tall'
+    lines[30] = '+16026100030,Name 30,5" tall'  # 10 lines on: fewer than a quoted value may span
     final = run_import(pipeline_env, ("\n".join(lines) + "\n").encode())
     assert (final["total_rows"], final["created_leads"], final["rejections"]) == (100, 99, {"malformed_row": 1})
     heights = {r[0]: r[1] for r in db.run("SELECT caller_id, tokens->>'height' FROM leads"
                                           " WHERE import_id = CAST(:i AS uuid)", i=final["id"])}
-    assert heights["+16026100080"] == '5" tall' and heights["+16026100021"] == "6 ft"
+    assert heights["+16026100030"] == '5" tall' and heights["+16026100021"] == "6 ft"
     assert "+16026100020" not in heights
 
 

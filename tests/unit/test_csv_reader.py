@@ -615,12 +615,13 @@ def test_one_stray_quote_costs_one_row_not_the_rest_of_the_file() -> None:
 def test_an_open_quote_closed_by_a_later_inch_mark_merges_nothing() -> None:
     lines = phones_file(100)
     lines[20] = b'+16026100020,Name 20,"6 ft\n'  # never closed on its line
-    lines[80] = b'+16026100080,Name 80,5" tall\n'  # the quote csv would close it with
+    lines[30] = b'+16026100030,Name 30,5" tall\n'  # the quote csv would close it with, 10 lines on
     data = b"".join(lines)
     header, rows = read_all(data)
     assert len(rows) == 100
     assert [(r.row_no, r.reason) for r in rows if r.reason] == [(20, Reason.MALFORMED_ROW)]
-    assert rows[79].values == ["+16026100080", "Name 80", '5" tall']
+    assert rows[19].message is not None and "look like rows of their own" in rows[19].message
+    assert rows[29].values == ["+16026100030", "Name 30", '5" tall']
     assert_resumable(data, header, rows, every=7)
 
 
