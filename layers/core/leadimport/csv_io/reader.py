@@ -684,6 +684,9 @@ def _iter_rows(
         """The text of [start, stop) from the kept blocks; None when they do not reach back to start."""
         if not kept or kept[0][0] > start:
             return None
+        current, text, _ = kept[-1]
+        if start >= current:  # the usual case: the record is in the current block
+            return text[start - current : stop - current]
         first = kept[0][0]
         return "".join(t for _, t, _ in kept)[start - first : stop - first]
 
@@ -732,6 +735,12 @@ def _iter_rows(
                         if text is not None:
                             found = _runaway_quote(text, spans, bool(flags & 8), columns, delimiter,
                                                    phone, max_lines)
+                            if found is None and not (flags or len(values) != ncols or end - last > max_field):
+                                # A value across lines, and nothing else to check: the fast path's row.
+                                row_no += 1
+                                last = end
+                                yield _make_row(row_no, values, end)
+                                continue
                             if found is not None:
                                 row_no += 1
                                 reopen = last + text.index("\n") + 1 if "\n" in text else end
@@ -806,6 +815,7 @@ _OPEN_ROWS = "rows"  # the lines after it look like rows of their own
 _OPEN_LINES = "lines"  # it runs across more lines than a value may
 _OPEN_END = "end"  # it runs to the end of the file
 _OPEN_TOO_LONG = "too_long"  # it runs past the field limit
+_PHONE_FIRST = re.compile(r"\n[\x00\s\"']*[+0-9().\-]")  # a line after the first that starts like a phone
 _PHONE_LIKE = re.compile(r"\s*'?\+?[0-9 ().\-]{7,30}\s*")
 
 
@@ -828,6 +838,8 @@ def _looks_like_row(line: str, ncols: int, delimiter: str, phone: int) -> bool:
     """A line that read on its own is a row: two fields or more (when the header has two or more columns) and a
     phone number where the phone column is. (A line of a note or an address has no phone number as its first or
     phone field, or no delimiter at all.)"""
+    if ncols > 1 and delimiter not in line:
+        return False
     line = line.rstrip("\r").replace("\x00", "")  # NULs are removed from values (warning nul_removed)
     if not line:
         return False
@@ -847,9 +859,12 @@ def _runaway_quote(text: str, spans: int, at_end: bool, columns: list[str], deli
     the end of the file. It is a quote left open when the record runs to the end of the file inside quotes, when it
     spans more than `max_lines` lines, or when one of the lines after its first reads as a row of its own."""
     ncols = len(columns)
-    for line in text.split("\n")[1:]:
-        if _looks_like_row(line, ncols, delimiter, phone):
-            return _OPEN_ROWS
+    # With the phone first (the usual file), a line can read as a row only if it starts like a phone number: one
+    # regex search over the record skips reading every line of an address or a note on its own.
+    if phone != 0 or _PHONE_FIRST.search(text) is not None:
+        for line in text.split("\n")[1:]:
+            if _looks_like_row(line, ncols, delimiter, phone):
+                return _OPEN_ROWS
     if at_end:
         return _OPEN_END
     if spans > max_lines:
