@@ -891,9 +891,9 @@ def _opening_row(row_no: int, text: str, end: int, why: str, columns: list[str],
         _OPEN_TOO_LONG: "it would run past the field limit",
     }[why]
     message = (
-        f'The quote (") that opens the value in {where} on this row\'s line is never closed: {after}. This row was '
-        "not imported, and reading went on with the next line: close the quote (or remove it) and import the row "
-        "again."
+        f'The quote (") that opens the value in {where} on the line of row {row_no:,} is never closed: {after}. '
+        "This row was not imported, and reading went on with the next line: close the quote (or remove it) and "
+        "import the row again."
     )
     return _make_row(row_no, [v.replace("\x00", "")[:max_field] for v in values], end, Reason.MALFORMED_ROW,
                      message)
