@@ -108,8 +108,9 @@ def rejected(data: bytes, **kwargs: object) -> FileRejectedError:
         (b"PK\x03\x04\x14\x00\x06\x00" + b"\x00" * 50, "not_text", "Excel workbook (.xlsx)"),
         (b"\x1f\x8b\x08\x00" + b"\x00" * 20, "not_text", "gzip"),
         (b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n", "not_text", "PDF"),
-        (b"caller_id,name\n1,\x00\x01\x02\n", "not_text", "binary"),  # 3 control bytes of 24: binary
-        (b"caller_id,name\n" + bytes(range(256)) * 8, "not_text", "binary"),
+        (b"caller_id,name\n1,\x00\x01\x00\x02\n", "not_text", "binary"),  # 2 NUL bytes of 25: binary
+        (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + (b"\x00\x00\x01\xf4\x08\x06" + bytes(range(40))) * 50, "not_text",
+         "binary"),  # an image: NUL-rich
         (b"a,b,a\n1,2,3\n", "duplicate_columns", '"a"'),
         (b"Phone,name,PHONE , x,X\n1,2,3,4,5\n", "duplicate_columns", '"Phone", "x"'),
         (b"caller_id,,name\n1,2,3\n", "empty_header", "Column 2"),
@@ -373,7 +374,7 @@ def test_binary_is_decided_by_proportion_not_by_one_byte() -> None:
     few = b"caller_id,name\n" + rows[:2000] + b"\x00" * 90 + rows[2000:]  # about 1% of the first 8 KiB
     header, got = read_all(few)
     assert len(got) == 400 and [w.code for r in got for w in r.warnings] == [RowWarning.NUL_REMOVED]
-    many = b"caller_id,name\n" + rows[:2000] + b"\x00\x01" * 300 + rows[2000:]  # about 7%
+    many = b"caller_id,name\n" + rows[:2000] + b"\x00" * 600 + rows[2000:]  # about 7%
     assert rejected(many).code == "not_text"
 
 
