@@ -23,6 +23,7 @@ from leadimport.imports.resource import (
     ImportPreview,
     ImportResource,
     RejectedRowPage,
+    RowWarningPage,
 )
 from leadimport.imports.status import ImportStatus
 from leadimport.options import (
@@ -32,7 +33,7 @@ from leadimport.options import (
     describe_errors,
     first_error_sentence,
 )
-from leadimport.reasons import Reason
+from leadimport.reasons import Reason, RowWarning
 from leadimport.roots import api as root
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
 
@@ -185,6 +186,14 @@ def list_errors(import_id: str, reason: Annotated[Reason | None, Query()] = None
                 cursor: Annotated[str | None, Query(max_length=500)] = None) -> RejectedRowPage:
     return root.imports_api().errors(_company_id(), import_id, reason=reason.value if reason else None, limit=limit,
                                      cursor=cursor)
+
+
+@api.get("/imports/<import_id>/warnings", responses=_responses(200, "A page of row warnings (the rows went in)"))
+def list_warnings(import_id: str, code: Annotated[RowWarning | None, Query()] = None,
+                  limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                  cursor: Annotated[str | None, Query(max_length=500)] = None) -> RowWarningPage:
+    return root.imports_api().warnings(_company_id(), import_id, code=code.value if code else None, limit=limit,
+                                       cursor=cursor)
 
 
 @api.get("/imports/<import_id>/errors.csv", responses={

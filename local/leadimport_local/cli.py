@@ -1,7 +1,7 @@
 """`leadimport`: run the whole pipeline on a laptop, the way AWS runs it (contract: ../shared/contract.md).
 
     leadimport import FILE (--schedule ID | --offer ID) [--company ID] [--options FILE.json] [--json] [--workers N]
-    leadimport status ID [--json]          leadimport errors ID [--csv]
+    leadimport status ID [--json]          leadimport errors ID [--csv | --warnings]
     leadimport tokens (--schedule ID | --offer ID) PHONE
     leadimport owners [--json]             leadimport reset
     leadimport migrate                     (apply infra/db/migrations to DATABASE_URL, e.g. the deployed Aurora)
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("import_id")
     p.add_argument("--company", type=int, default=DEMO_COMPANY)
     p.add_argument("--csv", action="store_true", help="as the spreadsheet-safe error CSV")
+    p.add_argument("--warnings", action="store_true",
+                   help="the warnings of the rows that went in (row, code, column, message) instead")
 
     p = sub.add_parser("tokens", help="the tokens an inbound call from PHONE on an owner gets")
     owner = p.add_mutually_exclusive_group(required=True)
@@ -248,12 +250,12 @@ def cmd_errors(args: argparse.Namespace) -> int:
         return EXIT_OK
     cursor: str | None = None
     items: list[Any] = []
+    route = "warnings" if args.warnings else "errors"
     while True:
         query = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
-        status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}/errors", query)
+        status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}/{route}", query)
         if status != 200:
-            print(f"leadimport: {body.get('message')}", file=sys.stderr)
-            return EXIT_INTERNAL
+            return _refused(status, body)
         items += body["items"]
         cursor = body.get("next_cursor")
         if not cursor:

@@ -48,3 +48,17 @@ def test_import_list_undo_and_the_exit_codes(cli_env: Path, capsys: pytest.Captu
     assert code == 0 and json.loads(out)["undone_leads"] == 2
     assert run(capsys, "cancel", imported["id"])[0] == 2  # a finished import cannot be cancelled
     assert run(capsys, "status", "00000000-0000-0000-0000-000000000000")[0] == 2  # no such import
+
+
+def test_errors_lists_the_rejected_rows_and_with_warnings_each_rows_warnings(cli_env: Path,
+                                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    csv_file = cli_env / "damaged.csv"
+    csv_file.write_bytes(b'caller_id,name,notes\n+19518761336,Ann\x00,ok\n+16785177520,"oops\n+13125550123,Cy,x\n')
+    code, out = run(capsys, "import", str(csv_file), "--schedule", "1", "--workers", "1", "--json")
+    imported = json.loads(out)
+    assert code == 0 and (imported["created_leads"], imported["rejections"]) == (2, {"malformed_row": 1})
+    code, out = run(capsys, "errors", imported["id"])
+    assert code == 0 and [(e["row"], e["reason"]) for e in json.loads(out)] == [(2, "malformed_row")]
+    code, out = run(capsys, "errors", imported["id"], "--warnings")
+    assert code == 0 and [(w["row"], w["code"], w["column"]) for w in json.loads(out)] == [(1, "nul_removed", "name")]
+    assert run(capsys, "errors", "00000000-0000-0000-0000-000000000000", "--warnings")[0] == 2  # no such import

@@ -163,7 +163,7 @@ def test_company_b_cannot_see_company_a_import(pipeline_env: LocalAws) -> None:
 
 
 ROUTES = [("GET", "/imports/{id}"), ("GET", "/imports/{id}/preview"), ("GET", "/imports/{id}/errors"),
-          ("GET", "/imports/{id}/errors.csv"), ("POST", "/imports/{id}/undo"), ("POST", "/imports/{id}/start"),
+          ("GET", "/imports/{id}/warnings"), ("GET", "/imports/{id}/errors.csv"), ("POST", "/imports/{id}/undo"), ("POST", "/imports/{id}/start"),
           ("POST", "/imports/{id}/cancel")]
 
 
@@ -182,5 +182,6 @@ def test_tenant_isolation_matrix(pipeline_env: LocalAws) -> None:
     own = {route: call_api(1, method, route.format(id=created["id"]), body={} if method == "POST" else None)[0]
            for method, route in ROUTES}
     assert own == {"/imports/{id}": 200, "/imports/{id}/preview": 200, "/imports/{id}/errors": 200,
+                   "/imports/{id}/warnings": 200,
                    "/imports/{id}/errors.csv": 200, "/imports/{id}/undo": 409, "/imports/{id}/start": 200,
                    "/imports/{id}/cancel": 200}

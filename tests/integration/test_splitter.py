@@ -320,3 +320,48 @@ def test_a_drop_for_an_unknown_company_is_rejected_with_its_reason(pipeline_env:
     moved = pipeline_env.s3.head_object(Bucket=pipeline_env.wiring.bucket_name, Key="rejected/" + key)
     assert moved["Metadata"]["leadimport-rejection"] == "No company has the id 987654."
     assert db.run("SELECT count(*) FROM lead_imports") == [[0]]
+
+
+def test_a_damaged_file_resumes_with_identical_chunks_and_every_row_in_them(
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A quote left open (restarted reading), a NUL and a long value (warnings in the message): a split that
+    crashed after sending and before its checkpoint re-sends the same chunks, and every row is in one of them."""
+    monkeypatch.setenv("CHUNK_ROWS", "2")
+    from leadimport import roots
+    from leadimport.store.aws import ChunkQueue
+
+    roots.reset()
+    imp = created_import()
+    key = imp["upload"]["post"]["fields"]["key"]
+    lines = ["caller_id,name,notes"] + [f"+1951876{i:04d},Name {i},n" for i in range(1, 51)]
+    lines[7] = '+19518760007,"Name 7 never closed,n'
+    lines[20] = "+19518760020,Na\x00me 20,n"
+    lines[33] = "+19518760033,Name 33," + "x" * 10_001
+    put(pipeline_env, key, ("\n".join(lines) + "\n").encode())
+    purge_events(pipeline_env)
+    real_send = ChunkQueue.send
+    calls = {"n": 0}
+
+    def crash_after_the_third_send(self: ChunkQueue, chunks: Any) -> None:
+        calls["n"] += 1
+        real_send(self, chunks)
+        if calls["n"] == 3:
+            raise RuntimeError("the Lambda was killed after sending, before the checkpoint")
+
+    monkeypatch.setattr(ChunkQueue, "send", crash_after_the_third_send)
+    event = make_s3_event(pipeline_env.wiring.bucket_name, key)
+    splitter = load_handler("splitter")
+    with pytest.raises(RuntimeError):
+        splitter(event, LambdaContext())
+    monkeypatch.setattr(ChunkQueue, "send", real_send)
+    assert splitter(event, LambdaContext())["outcomes"] == [{"import_id": imp["id"], "status": "processing"}]
+    by_no: dict[int, set[str]] = {}
+    for c in drain_chunks(pipeline_env):
+        by_no.setdefault(c.chunk_no, set()).add(c.to_json())
+    assert sorted(by_no) == list(range(25)) and all(len(bodies) == 1 for bodies in by_no.values())
+    chunks = [ChunkMessage.from_json(next(iter(by_no[n]))) for n in range(25)]
+    assert sorted([n for c in chunks for n, _ in c.rows] + [r.row_no for c in chunks for r in c.rejected]) == list(
+        range(1, 51))
+    assert [(r.row_no, r.reason) for c in chunks for r in c.rejected] == [(7, "malformed_row")]
+    assert [(w.row_no, w.code, w.column) for c in chunks for w in c.warned] == [
+        (20, "nul_removed", "name"), (33, "value_too_long_dropped", "notes")]

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from leadimport.messages import SCHEMA_VERSION, ChunkMessage, ReaderRejection, UnreadableMessageError
+from leadimport.messages import (
+    SCHEMA_VERSION,
+    ChunkMessage,
+    ReaderRejection,
+    ReaderWarning,
+    UnreadableMessageError,
+)
 from leadimport.options import ImportOptions, ImportRequest, ScrubOptions
 from leadimport.rules.scrub import PhoneFacts, blacklist_reason, scrub_reason
 
@@ -76,3 +82,30 @@ def test_chunk_message_round_trips_and_rejects_unknown_versions() -> None:
         ChunkMessage.from_json(msg.to_json().replace(f'"v":{SCHEMA_VERSION}', '"v":99'))
     with pytest.raises(UnreadableMessageError):
         ChunkMessage.from_json("not json")
+
+
+def test_chunk_message_carries_what_the_reader_fixed_only_when_there_is_something() -> None:
+    plain = ChunkMessage("i", 0, 1, ["caller_id", "notes"], ["caller_id", "notes"], rows=[(1, ["1", "x"])])
+    assert '"warned"' not in plain.to_json()  # a file with nothing fixed: messages as before
+    assert ChunkMessage.from_json(plain.to_json()).warnings_of(1) == []
+    warned = ChunkMessage("i", 0, 1, ["caller_id", "notes"], ["caller_id", "notes"], rows=[(1, ["1", ""]), (2, ["2", "y"])],
+                          warned=[ReaderWarning(1, "value_too_long_dropped", "notes", "left out"),
+                                  ReaderWarning(1, "nul_removed", "caller_id", "1 NUL")])
+    back = ChunkMessage.from_json(warned.to_json())
+    assert back == warned
+    assert [w.code for w in back.warnings_of(1)] == ["value_too_long_dropped", "nul_removed"]
+    assert back.warnings_of(2) == []
+
+
+def test_the_reader_s_warnings_are_kept_with_the_rule_warnings_unless_the_column_is_skipped() -> None:
+    from leadimport.rules.pipeline import LeadCandidate, RowRules
+
+    rules = RowRules(ImportOptions(), ["Phone", "Mail", "Notes", "Internal"], ["caller_id", "email", "notes", None])
+    fixed = [ReaderWarning(1, "nul_removed", "Notes", "1 NUL character (byte 0) removed from the value."),
+             ReaderWarning(1, "value_too_long_dropped", "Internal", "left out")]  # a skipped column: no warning
+    lead = rules.apply(1, ["+16026100001", "not-an-email", "a", ""], fixed)
+    assert isinstance(lead, LeadCandidate)
+    assert lead.warnings == ["nul_removed", "email_dropped"]
+    assert [(n.code, n.column) for n in lead.warning_notes()] == [("nul_removed", "Notes"), ("email_dropped", "Mail")]
+    lead.warnings.append("schedule_stopped")  # the chunk plan's warnings are about the row: no column
+    assert lead.warning_notes()[-1].column == "" and "stopped" in lead.warning_notes()[-1].message

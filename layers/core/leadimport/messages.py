@@ -7,7 +7,9 @@ Format (JSON), version 1:
      "source_columns": ["Phone", "Email", "Notes"],   # the file's header
      "columns": ["caller_id", "email", null],          # the mapping, resolved: target per source column, null = skipped
      "rows": [[1, ["+1 951 876 1336", "a@b.co", "x"]], ...],          # [row_no, values in source order]
-     "rejected": [[7, "malformed_row", "Row has 2 fields ...", ["a", "b"]], ...]}  # rows the reader rejected
+     "rejected": [[7, "malformed_row", "Row has 2 fields ...", ["a", "b"]], ...],  # rows the reader rejected
+     "warned": [[3, "nul_removed", "Notes", "1 NUL character ..."], ...]}  # what the reader fixed in a row
+                                                                         # (only when there is something)
 
 Rows are in row-number order; `rows` and `rejected` together cover first_row .. first_row+count-1
 except blank lines, which are not numbered. A chunk's content is a pure function of the file and
@@ -17,6 +19,7 @@ the mapping, so a re-sent chunk (splitter retry) is identical and the worker's d
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -38,6 +41,14 @@ class ReaderRejection:
     values: list[str]
 
 
+@dataclass(frozen=True, slots=True)
+class ReaderWarning:
+    row_no: int
+    code: str
+    column: str  # the file's column
+    message: str
+
+
 @dataclass(frozen=True)
 class ChunkMessage:
     import_id: str
@@ -47,6 +58,18 @@ class ChunkMessage:
     columns: list[str | None]
     rows: list[tuple[int, list[str]]] = field(default_factory=list)
     rejected: list[ReaderRejection] = field(default_factory=list)
+    warned: list[ReaderWarning] = field(default_factory=list)
+
+    def warnings_of(self, row_no: int) -> list[ReaderWarning]:
+        """What the reader fixed in this row (most rows: nothing)."""
+        return self._warned_by_row.get(row_no, []) if self.warned else []
+
+    @functools.cached_property
+    def _warned_by_row(self) -> dict[int, list[ReaderWarning]]:
+        out: dict[int, list[ReaderWarning]] = {}
+        for w in self.warned:
+            out.setdefault(w.row_no, []).append(w)
+        return out
 
     @property
     def row_count(self) -> int:
@@ -74,6 +97,7 @@ class ChunkMessage:
                 "columns": self.columns,
                 "rows": [[n, v] for n, v in self.rows],
                 "rejected": [[r.row_no, r.reason, r.message, r.values] for r in self.rejected],
+                **({"warned": [[w.row_no, w.code, w.column, w.message] for w in self.warned]} if self.warned else {}),
             }
         )
 
@@ -99,6 +123,7 @@ class ChunkMessage:
                 columns=[None if c is None else str(c) for c in data["columns"]],
                 rows=[(int(n), [str(x) for x in v]) for n, v in data["rows"]],
                 rejected=[ReaderRejection(int(n), str(r), str(m), [str(x) for x in v]) for n, r, m, v in data["rejected"]],
+                warned=[ReaderWarning(int(n), str(c), str(col), str(m)) for n, c, col, m in data.get("warned") or []],
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise UnreadableMessageError(f"chunk message is missing or has a bad field: {exc}") from exc

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 
@@ -47,3 +48,36 @@ class RowWarning(StrEnum):
     SCHEDULE_STOPPED = "schedule_stopped"  # Manage Schedule stopped the run of the lead this row refreshed
     SCHEDULE_STARTED = "schedule_started"  # Manage Schedule started it (if it was not running)
     SCHEDULE_RESTARTED = "schedule_restarted"  # Manage Schedule restarted it at the first action
+    NUL_REMOVED = "nul_removed"  # NUL characters (byte 0) removed from a value
+    VALUE_TOO_LONG_DROPPED = "value_too_long_dropped"  # a value over the field limit left out (not the phone's)
+
+
+# What a warning means, for the per-row list (GET /imports/{id}/errors?kind=warning). A warning that names a value
+# (a NUL removed, a value left out) carries its own sentence instead.
+WARNING_MESSAGES: dict[str, str] = {
+    RowWarning.PHONE_EXTENSION: "The phone number's extension was moved to the extension token.",
+    RowWarning.PHONE_POSSIBLE_ONLY: "The phone number is possible but not known to be valid; it was accepted.",
+    RowWarning.EMAIL_DROPPED: "The email is not a valid address; it was left out and the lead imported without it.",
+    RowWarning.EXPIRES_IN_DROPPED: "expires_in is not a number of hours; it was left out.",
+    RowWarning.REMOTE_IP_DROPPED: "remote_ip is not an IPv4 or IPv6 address; it was left out.",
+    RowWarning.UNKNOWN_COUNTRY: "The country is not one we know; the import's default country was used.",
+    RowWarning.LEAD_PRIORITY_DROPPED: "lead_priority is not a whole number from 0 to 1000; the default applies.",
+    RowWarning.TRAFFIC_SOURCE_DROPPED: "The traffic source is not one of your company's; the default applies.",
+    RowWarning.BUYERS_DROPPED: "A buyer is not one of your company's; it was left out.",
+    RowWarning.NOT_ENROLLED_OPTED_OUT: "The contact opted out: the lead was created for inbound calls only.",
+    RowWarning.NOT_ENROLLED_BLOCKED: "The contact is blocked: the lead was created for inbound calls only.",
+    RowWarning.SCHEDULE_STOPPED: "Manage Schedule stopped the run of the lead this row refreshed.",
+    RowWarning.SCHEDULE_STARTED: "Manage Schedule started the run of the lead this row refreshed.",
+    RowWarning.SCHEDULE_RESTARTED: "Manage Schedule restarted the run of the lead this row refreshed.",
+    RowWarning.NUL_REMOVED: "NUL characters were removed from the value.",
+    RowWarning.VALUE_TOO_LONG_DROPPED: "The value is longer than the field limit; it was left out.",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class WarningNote:
+    """One warning of one row, with the file's column it is about ("" when none) and a sentence."""
+
+    code: str
+    column: str
+    message: str

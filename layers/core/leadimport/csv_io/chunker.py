@@ -51,7 +51,11 @@ def _all_plain(texts: list[str]) -> bool:
 
 
 def _message_bytes(row: CsvRow) -> int:
-    return 0 if row.message is None else len(json.dumps(row.message)) + 32  # reason code and message
+    """The bytes of the row's reason and message, and of its warnings, in the chunk message."""
+    size = 0 if row.message is None else len(json.dumps(row.message)) + 32  # reason code and message
+    for w in row.warnings:
+        size += len(json.dumps([row.row_no, w.code, w.column, w.message], ensure_ascii=False).encode()) + 1
+    return size
 
 
 def groups_within_limits(sized: Iterable[tuple[T, int]], max_items: int, max_bytes: int) -> Iterator[list[T]]:
@@ -99,7 +103,7 @@ def chunk_rows(
         values = row.values
         text = "".join(values)
         row_size = per_row + per_field * len(values) + len(text)  # a lower bound of the estimate
-        if row.message is not None:
+        if row.message is not None or row.warnings:
             row_size += _message_bytes(row)
         if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
             if _all_plain(texts):

@@ -19,8 +19,15 @@ and ``codecs.getreader`` is slow, so the bytes are decoded here:
   comparisons and the CsvRow.
 
 Memory does not grow with the file size: blocks are 64 KiB, a field is capped by
-``csv.field_size_limit`` (a stray quote swallows at most that much, then reading goes on with the
-next line), and a line or record longer than ``CsvLimits.record_bytes_cap`` is cut off and rejected.
+``csv.field_size_limit``, and a line or record longer than ``CsvLimits.record_bytes_cap`` is cut off
+and rejected.
+
+A quote left open (a stray ``"``) would make csv read the lines after it as one value: a record that
+spans lines is a quote left open when a line after its first reads as a row of its own (two fields
+or more, a phone number in the phone column), when it spans more than ``CsvLimits.max_value_lines``
+lines, or when it runs to the end of the file or past the field limit. The row whose line opened it
+is rejected (malformed_row) and reading goes on with the next line. Forgiven with a row warning: NUL
+bytes (removed; a file is binary only when they are more than 5% of its first 8 KiB) and a value over the field limit in a column other than the phone's (left out).
 
 Whole-file rejection codes (``FileRejectedError.code``): empty_file, not_text, utf16,
 too_many_columns, duplicate_columns, empty_header, malformed_header (header quote never closed,
@@ -30,16 +37,18 @@ or by mapping.py: no_data_rows, missing_caller_id, unknown_mapping_column.
 
 from __future__ import annotations
 
+import _csv
 import codecs
 import csv
 import functools
 import io
 import itertools
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, cast
 
-from leadimport.reasons import Reason, RowWarning
+from leadimport.reasons import Reason, RowWarning, WarningNote
 
 __all__ = [
     "DELIMITERS",
@@ -57,6 +66,9 @@ DELIMITERS: tuple[str, ...] = (",", ";", "\t", "|")
 
 _UTF8_BOM = b"\xef\xbb\xbf"
 _NUL_SCAN_BYTES = 8192
+# NUL bytes making more than this share of the first 8 KiB make the file binary (a text export has none, or a few a
+# broken export left; other control characters are data, as in any text).
+_BINARY_SHARE = 0.05
 _SNIFF_SAMPLE_LINES = 30
 # Completes "..., which cannot be imported: " and similar.
 _SAVE_AS_CSV = (
@@ -98,6 +110,7 @@ class CsvLimits:
     max_columns: int = 500
     max_field_chars: int = 10_000  # a longer field -> row rejected Reason.VALUE_TOO_LONG
     sniff_bytes: int = 1 << 20  # the first MiB decides the encoding (and the delimiter)
+    max_value_lines: int = 50  # a quoted value running across more lines is a quote left open
 
     @property
     def field_size_limit(self) -> int:
@@ -127,6 +140,7 @@ class CsvRow:
     end_offset: int  # byte offset just after this record (resume point)
     reason: str | None = None  # Reason.MALFORMED_ROW / INVALID_ENCODING / VALUE_TOO_LONG
     message: str | None = None  # a sentence for the user
+    warnings: tuple[WarningNote, ...] = ()  # what was fixed in the row (NUL removed, a long value left out)
 
 
 class _RowBuilder:
@@ -137,22 +151,25 @@ class _RowBuilder:
     genuine, immutable CsvRow for a third of that. Checked at import below.
     """
 
-    __slots__ = ("row_no", "values", "end_offset", "reason", "message")
+    __slots__ = ("row_no", "values", "end_offset", "reason", "message", "warnings")
 
     def __init__(
-        self, row_no: int, values: list[str], end_offset: int, reason: str | None, message: str | None
+        self, row_no: int, values: list[str], end_offset: int, reason: str | None, message: str | None,
+        warnings: tuple[WarningNote, ...],
     ) -> None:
         self.row_no = row_no
         self.values = values
         self.end_offset = end_offset
         self.reason = reason
         self.message = message
+        self.warnings = warnings
 
 
 def _make_row(
-    row_no: int, values: list[str], end_offset: int, reason: str | None = None, message: str | None = None
+    row_no: int, values: list[str], end_offset: int, reason: str | None = None, message: str | None = None,
+    warnings: tuple[WarningNote, ...] = (),
 ) -> CsvRow:
-    row: Any = _RowBuilder(row_no, values, end_offset, reason, message)
+    row: Any = _RowBuilder(row_no, values, end_offset, reason, message, warnings)
     row.__class__ = CsvRow
     return cast(CsvRow, row)
 
@@ -194,10 +211,11 @@ def open_csv(
     delimiter: str | None = None,
     encoding: str | None = None,
     limits: CsvLimits = CsvLimits(),  # noqa: B008
+    phone_column: int | None = None,
 ) -> tuple[CsvHeader, Iterator[CsvRow]]:
     """``read_header`` then ``iter_rows`` on the same stream, reusing the bytes already read."""
     header, rest = _read_header(stream, delimiter, encoding, limits)
-    rows = _iter_rows(stream, header, 1, header.data_offset, limits, rest)
+    rows = _iter_rows(stream, header, 1, header.data_offset, limits, rest, phone_column)
     return header, rows
 
 
@@ -263,9 +281,10 @@ def _check_binary(buf: bytes) -> None:
             f"The file looks like an old Excel workbook (.xls), not a CSV file: {_SAVE_AS_CSV}.",
         )
     sample = buf[:_NUL_SCAN_BYTES]
-    if 0 in sample:
-        if _looks_like_utf16(sample):
-            raise _utf16_error()
+    if 0 in sample and _looks_like_utf16(sample):
+        raise _utf16_error()
+    # Binary by proportion, not by one byte: a few NULs in a text export are removed row by row (warning nul_removed).
+    if sample.count(0) > len(sample) * _BINARY_SHARE:
         raise FileRejectedError(
             "not_text",
             "The file contains binary data, not text, so it is not a CSV file: export the leads "
@@ -438,7 +457,7 @@ def _read_header(
 def _clean_name(name: str) -> str:
     """Trim a header name; also unquote it when the quotes were not at the start of the field
     (``caller_id, "First Name"``: csv keeps those quotes because of the space before them)."""
-    name = name.strip()
+    name = name.replace("\x00", "").strip()
     if len(name) >= 2 and name[0] == '"' and name[-1] == '"':
         name = name[1:-1].replace('""', '"').strip()
     return name
@@ -493,6 +512,7 @@ def iter_rows(
     start_row: int = 1,
     start_offset: int | None = None,
     limits: CsvLimits = CsvLimits(),  # noqa: B008
+    phone_column: int | None = None,
 ) -> Iterator[CsvRow]:
     """Yield the data rows of the file, streaming.
 
@@ -502,13 +522,17 @@ def iter_rows(
     ``reason`` and a ``message``; blank lines (and rows whose fields are all empty) are skipped and
     not numbered.
 
+    ``phone_column`` is the index of the column the phone is read from (default: the one named caller_id, else
+    the first): a value over the field limit there rejects the row (elsewhere it is left out with a warning), and a
+    quote left open is recognized by the lines it swallows that have a phone there.
+
     Sets the process-wide ``csv.field_size_limit`` to ``limits.field_size_limit``.
     """
     if start_row < 1:
         raise ValueError("start_row is 1-based")
     _check_encoding(header.encoding)
     offset = header.data_offset if start_offset is None else start_offset
-    return _iter_rows(stream, header, start_row, offset, limits, b"")
+    return _iter_rows(stream, header, start_row, offset, limits, b"", phone_column)
 
 
 def _taker(stream: BinaryIO, prefix: bytes) -> Callable[[int], bytes]:
@@ -529,7 +553,8 @@ def _taker(stream: BinaryIO, prefix: bytes) -> Callable[[int], bytes]:
 
 
 def _iter_rows(
-    stream: BinaryIO, header: CsvHeader, start_row: int, start_offset: int, limits: CsvLimits, prefix: bytes
+    stream: BinaryIO, header: CsvHeader, start_row: int, start_offset: int, limits: CsvLimits, prefix: bytes,
+    phone_column: int | None = None,
 ) -> Iterator[CsvRow]:
     """The row loop.
 
@@ -538,14 +563,23 @@ def _iter_rows(
     bytes, Latin-1, the fields being decoded as UTF-8 afterwards, per row), and csv.reader reads its
     lines from an io.StringIO: no Python code runs per line, and after each record the byte offset
     is the block's offset plus the StringIO's position.
+
+    A quote left open: csv cannot tell a quoted value that runs across lines from a stray quote that swallows the
+    rows after it, so every record that spans lines (``reader.line_num`` moved by more than one: one comparison per
+    row) is looked at (:func:`_runaway_quote`). When the quote was left open, the row whose line opened it is
+    rejected, and a new csv.reader starts at the next line, from the text of the blocks kept since the record began
+    (``kept``); the offsets stay exact, so a resumed split reads the same rows.
     """
     columns = header.columns
     ncols = len(columns)
+    delimiter = header.delimiter
     encoding = header.encoding
     single_byte = encoding != "utf-8"
     max_field = limits.max_field_chars
+    max_lines = limits.max_value_lines
     field_limit = limits.field_size_limit
     cap = limits.record_bytes_cap
+    phone = _phone_index(columns) if phone_column is None else phone_column
     csv.field_size_limit(field_limit)
     take = _taker(stream, prefix)
 
@@ -554,7 +588,8 @@ def _iter_rows(
     text_io = _NO_BLOCK  # the current block (_NO_BLOCK, whose tell() is 0, while no block is read)
     last = start_offset  # end of the previous record = start of the current one
     block_flags = 0  # 1: fields need decoding (and may not decode), 2: a NUL byte, in the current block
-    flags = 0  # the flags of the blocks the current record touches, | 4 when it hit the byte cap
+    flags = 0  # the flags of the blocks the current record touches, | 4 when it hit the byte cap, | 8 at the end
+    kept: list[tuple[int, str, int]] = []  # (offset, text, flags) of the blocks since the current record began
 
     def blocks() -> Iterator[Iterable[str]]:
         nonlocal base, text_io, block_flags, flags
@@ -591,6 +626,7 @@ def _iter_rows(
                     text_io = _NO_BLOCK
                     base = carry_start
                     flags |= 4
+                    kept.clear()
                     yield _poison(field_limit)
                     continue
                 if carry:
@@ -603,6 +639,7 @@ def _iter_rows(
                 block = b"".join(carry)
                 rest = b""
             else:
+                flags |= 8
                 return
             block_start = carry_start
             carry = [rest] if rest else []
@@ -612,6 +649,7 @@ def _iter_rows(
                 text_io = _NO_BLOCK
                 base = block_start
                 flags |= 4
+                kept.clear()
                 yield _poison(field_limit)
             if single_byte:
                 try:
@@ -631,13 +669,52 @@ def _iter_rows(
             block_flags = bf
             flags |= bf
             base = block_start
+            while kept and kept[0][0] + len(kept[0][1]) <= last:
+                del kept[0]
+            kept.append((block_start, text, bf))
             text_io = io.StringIO(text, newline="\n")
             yield text_io
             if not data:
+                flags |= 8
                 return
 
-    reader = csv.reader(itertools.chain.from_iterable(blocks()), delimiter=header.delimiter)
+    def record_text(start: int, stop: int) -> str | None:
+        """The text of [start, stop) from the kept blocks; None when they do not reach back to start."""
+        if not kept or kept[0][0] > start:
+            return None
+        current, text, _ = kept[-1]
+        if start >= current:  # the usual case: the record is in the current block
+            return text[start - current : stop - current]
+        first = kept[0][0]
+        return "".join(t for _, t, _ in kept)[start - first : stop - first]
+
+    def restart_at(offset: int) -> _csv.Reader:
+        """A new csv.reader from `offset` (a line start in the kept blocks): the rest of the current block, then
+        the blocks not read yet."""
+        nonlocal base, text_io, block_flags, flags
+        first = kept[0][0]
+        text = "".join(t for _, t, _ in kept)[offset - first :]
+        bf = 0
+        for _, _, f in kept:
+            bf |= f
+        kept[:] = [(offset, text, bf)]
+        base = offset
+        text_io = first_io = io.StringIO(text, newline="\n")
+        block_flags = flags = bf
+
+        def rest() -> Iterator[Iterable[str]]:
+            nonlocal flags
+            yield first_io
+            for block in source:  # noqa: UP028 - `yield from` would close source when this reader is replaced
+                yield block
+            flags |= 8  # blocks() may have ended already: the end is still the end
+
+        return csv.reader(itertools.chain.from_iterable(rest()), delimiter=delimiter)
+
+    source = blocks()
+    reader = csv.reader(itertools.chain.from_iterable(source), delimiter=delimiter)
     row_no = start_row - 1
+    lines = 0  # reader.line_num after the previous record
     new = object.__new__
     builder = _RowBuilder
     row_class = CsvRow
@@ -646,14 +723,42 @@ def _iter_rows(
         try:
             for values in reader:
                 end = base + text_io.tell()
-                if flags or len(values) != ncols or end - last > max_field or not (values[0] or any(values)):
-                    checked = _check_row(values, row_no + 1, end, flags, columns, max_field, encoding)
+                line_num = reader.line_num
+                if (flags or line_num - lines != 1 or len(values) != ncols or end - last > max_field
+                        or not (values[0] or any(values))):
+                    spans = line_num - lines
+                    lines = line_num
+                    if spans > 1 or flags & 8:
+                        text = record_text(last, end)
+                        if text is not None:
+                            found = _runaway_quote(text, spans, bool(flags & 8), columns, delimiter,
+                                                   phone, max_lines)
+                            if found is None and not (flags or len(values) != ncols or end - last > max_field):
+                                # A value across lines, and nothing else to check: the fast path's row.
+                                row_no += 1
+                                last = end
+                                yield _make_row(row_no, values, end)
+                                continue
+                            if found is not None:
+                                row_no += 1
+                                reopen = last + text.index("\n") + 1 if "\n" in text else end
+                                yield _opening_row(row_no, text, reopen, found, columns, delimiter, max_field,
+                                                   encoding)
+                                last = reopen
+                                if reopen < end:
+                                    reader = restart_at(reopen)
+                                    lines = 0
+                                    break
+                                flags = block_flags
+                                continue
+                    checked = _check_row(values, row_no + 1, end, flags, columns, max_field, encoding, phone)
                     flags = block_flags
                     last = end
                     if checked is not None:
                         row_no += 1
                         yield checked
                     continue
+                lines = line_num
                 row_no += 1
                 last = end
                 # Inline slot stores: cheaper than calling an __init__ (see _RowBuilder).
@@ -663,18 +768,32 @@ def _iter_rows(
                 row.end_offset = end
                 row.reason = None
                 row.message = None
+                row.warnings = ()
                 row.__class__ = row_class
                 yield row
-            return
+            else:
+                return
         except csv.Error as exc:
             row_no += 1
             end = base + text_io.tell()
+            lines = reader.line_num
             if flags & 4:
                 reason: str = Reason.VALUE_TOO_LONG
                 message = f"Row is longer than {cap:,} bytes, far more than any lead needs."
                 values = []
             else:
-                if _TOO_LONG_CSV in str(exc):
+                too_long = _TOO_LONG_CSV in str(exc)
+                text = record_text(last, end) if too_long else None
+                if text is not None and "\n" in text.rstrip("\r\n"):
+                    # A value past the field limit that runs across lines: a quote left open.
+                    reopen = last + text.index("\n") + 1
+                    yield _opening_row(row_no, text, reopen, _OPEN_TOO_LONG, columns, delimiter, max_field,
+                                       encoding)
+                    last = reopen
+                    reader = restart_at(reopen)
+                    lines = 0
+                    continue
+                if too_long:
                     reason = Reason.VALUE_TOO_LONG
                     message = (
                         f'Row has a value longer than {field_limit:,} characters: usually a quote (") '
@@ -690,6 +809,92 @@ def _iter_rows(
 
 
 _NO_BLOCK = io.StringIO()
+_OPEN_ROWS = "rows"  # the lines after it look like rows of their own
+_OPEN_LINES = "lines"  # it runs across more lines than a value may
+_OPEN_END = "end"  # it runs to the end of the file
+_OPEN_TOO_LONG = "too_long"  # it runs past the field limit
+_PHONE_FIRST = re.compile(r"\n[\x00\s\"']*[+0-9().\-]")  # a line after the first that starts like a phone
+_PHONE_LIKE = re.compile(r"\s*'?\+?[0-9 ().\-]{7,30}\s*")
+
+
+def _phone_index(columns: list[str]) -> int:
+    for index, name in enumerate(columns):
+        if name.casefold() == "caller_id":
+            return index
+    return 0
+
+
+def _read_line(line: str, delimiter: str) -> list[str]:
+    """The fields of one line read on its own (a carriage return outside quotes ends a field instead of failing)."""
+    try:
+        return next(csv.reader([line], delimiter=delimiter), [])
+    except csv.Error:
+        return next(csv.reader([line.replace("\r", "")], delimiter=delimiter), [])
+
+
+def _looks_like_row(line: str, ncols: int, delimiter: str, phone: int) -> bool:
+    """A line that read on its own is a row: two fields or more (when the header has two or more columns) and a
+    phone number where the phone column is. (A line of a note or an address has no phone number as its first or
+    phone field, or no delimiter at all.)"""
+    if ncols > 1 and delimiter not in line:
+        return False
+    line = line.rstrip("\r").replace("\x00", "")  # NULs are removed from values (warning nul_removed)
+    if not line:
+        return False
+    fields = _read_line(line, delimiter)
+    if len(fields) < min(2, ncols) or phone >= len(fields):
+        return False
+    value = fields[phone]
+    return _PHONE_LIKE.fullmatch(value) is not None and 7 <= sum(ch.isdigit() for ch in value) <= 15
+
+
+def _runaway_quote(text: str, spans: int, at_end: bool, columns: list[str], delimiter: str,
+                   phone: int, max_lines: int) -> str | None:
+    """Why the record `text` (spanning `spans` lines, read up to the end of the file when `at_end`) is a quote left
+    open rather than a value with line breaks; None when it is a legitimate record.
+
+    csv cannot say: a quote opened and never closed makes the lines after it one value, until the next quote or
+    the end of the file. It is a quote left open when the record runs to the end of the file inside quotes, when it
+    spans more than `max_lines` lines, or when one of the lines after its first reads as a row of its own."""
+    ncols = len(columns)
+    # With the phone first (the usual file), a line can read as a row only if it starts like a phone number: one
+    # regex search over the record skips reading every line of an address or a note on its own.
+    if phone != 0 or _PHONE_FIRST.search(text) is not None:
+        for line in text.split("\n")[1:]:
+            if _looks_like_row(line, ncols, delimiter, phone):
+                return _OPEN_ROWS
+    if at_end:
+        return _OPEN_END
+    if spans > max_lines:
+        return _OPEN_LINES
+    return None
+
+
+def _opening_row(row_no: int, text: str, end: int, why: str, columns: list[str], delimiter: str, max_field: int,
+                 encoding: str) -> CsvRow:
+    """The row whose line opened a quote that is never closed: rejected, its values as its line reads alone."""
+    line = text.split("\n", 1)[0].rstrip("\r")
+    if encoding == "utf-8" and not line.isascii():
+        try:
+            line = line.encode("latin-1").decode("utf-8", "replace")
+        except UnicodeEncodeError:
+            pass
+    values = _read_line(line, delimiter)
+    index = max(len(values) - 1, 0)  # the open value is the last one of its line
+    where = f'column "{columns[index]}"' if index < len(columns) else f"field {index + 1}"
+    after = {
+        _OPEN_ROWS: "the lines after it look like rows of their own",
+        _OPEN_LINES: "it would run across more lines than a value may",
+        _OPEN_END: "it would run to the end of the file",
+        _OPEN_TOO_LONG: "it would run past the field limit",
+    }[why]
+    message = (
+        f'The quote (") that opens the value in {where} on the line of row {row_no:,} is never closed: {after}. '
+        "This row was not imported, and reading went on with the next line: close the quote (or remove it) and "
+        "import the row again."
+    )
+    return _make_row(row_no, [v.replace("\x00", "")[:max_field] for v in values], end, Reason.MALFORMED_ROW,
+                     message)
 
 
 def _poison(field_limit: int) -> list[str]:
@@ -706,7 +911,7 @@ def _raw_text(
     text = text_io.getvalue()[max(start - base, 0) : end - base]
     if encoding == "utf-8" and not text.isascii():
         text = text.encode("latin-1").decode("utf-8", "replace")
-    return [text.rstrip("\r\n")[:max_field]]
+    return [text.rstrip("\r\n").replace("\x00", "")[:max_field]]
 
 
 def _csv_error_message(error: str) -> tuple[str, str]:
@@ -722,6 +927,10 @@ def _truncate(values: list[str], max_field: int) -> list[str]:
     return [v if len(v) <= max_field else v[:max_field] for v in values]
 
 
+def _column_name(columns: list[str], index: int) -> str:
+    return columns[index] if index < len(columns) else f"field {index + 1}"
+
+
 def _check_row(
     values: list[str],
     row_no: int,
@@ -730,6 +939,7 @@ def _check_row(
     columns: list[str],
     max_field: int,
     encoding: str,
+    phone: int = 0,
 ) -> CsvRow | None:
     """Check a record that failed the fast test; None for a blank record (skipped, not numbered)."""
     if not any(values):  # [] for an empty line, or only empty fields (",,,"): nothing to import
@@ -753,23 +963,26 @@ def _check_row(
         if invalid:
             return _make_row(
                 row_no,
-                _truncate(values, max_field),
+                _truncate([v.replace("\x00", "") for v in values], max_field),
                 end,
                 Reason.INVALID_ENCODING,
                 f"Row contains bytes that are not valid {_encoding_label(encoding)} text (the file mixes "
                 "encodings); save the file as CSV UTF-8 and upload it again.",
             )
+    warnings: list[WarningNote] = []
     if flags & 2:
+        # NUL bytes (a broken export, or a field padded with them): removed, the row goes in with a warning.
         for index, value in enumerate(values):
             if "\x00" in value:
-                where = f'column "{columns[index]}"' if index < ncols else f"field {index + 1}"
-                return _make_row(
-                    row_no,
-                    _truncate([v.replace("\x00", "") for v in values], max_field),
-                    end,
-                    Reason.MALFORMED_ROW,
-                    f"The value in {where} contains a NUL character, which is not allowed.",
-                )
+                values[index] = value.replace("\x00", "")
+                if index < ncols:
+                    count = value.count("\x00")
+                    warnings.append(WarningNote(
+                        RowWarning.NUL_REMOVED, columns[index],
+                        f"{count:,} NUL character{'s' if count != 1 else ''} (byte 0) removed from the value.",
+                    ))
+        if not any(values):
+            return None
     n = len(values)
     if n != ncols:
         if n > ncols and not any(values[ncols:]):
@@ -789,15 +1002,22 @@ def _check_row(
             )
     for index, value in enumerate(values):
         if len(value) > max_field:
-            return _make_row(
-                row_no,
-                _truncate(values, max_field),
-                end,
-                Reason.VALUE_TOO_LONG,
-                f'The value in column "{columns[index]}" is {len(value):,} characters long; '
-                f"the limit is {max_field:,}.",
-            )
-    return _make_row(row_no, values, end)
+            if index == phone:
+                return _make_row(
+                    row_no,
+                    _truncate(values, max_field),
+                    end,
+                    Reason.VALUE_TOO_LONG,
+                    f'The value in column "{columns[index]}" is {len(value):,} characters long; '
+                    f"the limit is {max_field:,}.",
+                )
+            # Any other value over the limit is left out (not cut: a cut value reads as complete), the lead kept.
+            values[index] = ""
+            warnings.append(WarningNote(
+                RowWarning.VALUE_TOO_LONG_DROPPED, columns[index],
+                f"The value is {len(value):,} characters long, over the {max_field:,} limit: it was left out.",
+            ))
+    return _make_row(row_no, values, end, warnings=tuple(warnings))
 
 
 def _encoding_label(encoding: str) -> str:

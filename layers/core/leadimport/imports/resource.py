@@ -12,7 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from leadimport.imports.status import ImportStatus
-from leadimport.reasons import Reason
+from leadimport.reasons import Reason, RowWarning
 
 
 class _Out(BaseModel):
@@ -93,6 +93,18 @@ class RejectedRow(_Out):
 
 class RejectedRowPage(_Out):
     items: list[RejectedRow]
+    next_cursor: str | None
+
+
+class RowWarningItem(_Out):
+    row: int = Field(ge=1, description="1-based data row number (the header is row 0)")
+    code: RowWarning
+    column: str | None = Field(description="The file's column the warning is about; null when it is about the row")
+    message: str
+
+
+class RowWarningPage(_Out):
+    items: list[RowWarningItem]
     next_cursor: str | None
 
 

@@ -7,13 +7,15 @@ store supplies the facts).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import phonenumbers
 
 from leadimport.lead_columns import DEDICATED_COLUMNS
 from leadimport.options import ImportOptions
-from leadimport.reasons import Reason, RowWarning
+from leadimport.reasons import WARNING_MESSAGES, Reason, RowWarning, WarningNote
 from leadimport.rules.columns import (
     clean_email,
     clean_expires_in,
@@ -41,9 +43,37 @@ class LeadCandidate:
     sub_id: str | None
     tokens: dict[str, str]
     values: dict[str, str]  # the row as it was in the file (source column -> value), for a later rejection
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # codes, once each (the import counts rows by code)
     traffic_source_id: int | None = None  # the row's own, or the import's default
     buyer_ids: tuple[int, ...] = ()  # the row's own, or the import's default
+    notes: list[WarningNote] = field(default_factory=list)  # the column and sentence of a warning that has them
+
+    def warning_notes(self) -> list[WarningNote]:
+        """Every warning of the row with its column ("" when none) and a sentence: what is listed per row."""
+        if not self.warnings:
+            return []
+        out = list(self.notes)
+        noted = {n.code for n in self.notes}
+        out.extend(WarningNote(code, "", WARNING_MESSAGES.get(code, code)) for code in self.warnings if code not in noted)
+        return out
+
+
+class ReaderNote(Protocol):
+    """A warning the reader attached to a row (csv_io's WarningNote, or the chunk message's ReaderWarning)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def column(self) -> str: ...
+    @property
+    def message(self) -> str: ...
+
+
+# The lead column a rule's warning is about (its column in the file is what the row lists).
+_WARNING_COLUMN: dict[str, str] = {RowWarning.PHONE_EXTENSION: "caller_id", RowWarning.PHONE_POSSIBLE_ONLY: "caller_id",
+                   RowWarning.UNKNOWN_COUNTRY: "country", RowWarning.EMAIL_DROPPED: "email",
+                   RowWarning.EXPIRES_IN_DROPPED: "expires_in", RowWarning.REMOTE_IP_DROPPED: "remote_ip",
+                   RowWarning.LEAD_PRIORITY_DROPPED: "lead_priority"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +117,7 @@ class RowRules:
         self.columns = columns
         self.normalizer = PhoneNormalizer(options.default_country, options.phone_validation)
         self._kept = [(i, name) for i, name in enumerate(columns) if name is not None]
+        self._skipped = {source_columns[i] for i, name in enumerate(columns) if name is None and i < len(source_columns)}
         self._index = {name: i for i, name in self._kept}
         self._token_columns = [(i, name) for i, name in self._kept if name not in RESERVED_COLUMNS]
         d = options.defaults
@@ -115,7 +146,9 @@ class RowRules:
     def reject(self, row_no: int, values: list[str], reason: str, message: str) -> RowRejection:
         return RowRejection(row_no, reason, message, self.source_values(values))
 
-    def apply(self, row_no: int, values: list[str]) -> LeadCandidate | RowRejection:
+    def apply(self, row_no: int, values: list[str], fixed: Sequence[ReaderNote] = ()) -> LeadCandidate | RowRejection:
+        """`fixed`: what the reader fixed in the row (a NUL removed, a long value left out); kept as the row's
+        warnings unless the column is one the import skips."""
         warnings: list[str] = []
         undo_formula_guard(values)
         # 2. Phone
@@ -167,12 +200,34 @@ class RowRules:
         if failed:
             return self.reject(row_no, values, Reason.FAILED_VALIDATION, failed)
 
+        notes: list[WarningNote] = []
+        if fixed:
+            notes = [WarningNote(n.code, n.column, n.message) for n in fixed if n.column not in self._skipped]
+            warnings[:0] = list(dict.fromkeys(n.code for n in notes))
+        if warnings:
+            notes.extend(self._notes(warnings, tokens))
         return LeadCandidate(
             row_no=row_no, phone=phone.e164, region=phone.region, time_zone=phone.time_zone, email=email,
             expires_in_seconds=expires_in, remote_ip=remote_ip, lead_priority=lead_priority, sub_id=sub_id or None,
             tokens=tokens, values=self.source_values(values), warnings=warnings,
-            traffic_source_id=traffic_source_id, buyer_ids=buyer_ids,
+            traffic_source_id=traffic_source_id, buyer_ids=buyer_ids, notes=notes,
         )
+
+    def _notes(self, warnings: list[str], tokens: dict[str, str]) -> list[WarningNote]:
+        """The file's column and the sentence of each rule warning (rare: only rows with a warning get here)."""
+        out = []
+        for code in warnings:
+            target = _WARNING_COLUMN.get(code)
+            if code == RowWarning.TRAFFIC_SOURCE_DROPPED:
+                target = next((c for c in TRAFFIC_SOURCE_COLUMNS if tokens.get(c)), None)
+            elif code == RowWarning.BUYERS_DROPPED:
+                target = next((c for c in BUYER_COLUMNS if tokens.get(c)), None)
+            if target is None or code in (RowWarning.NUL_REMOVED, RowWarning.VALUE_TOO_LONG_DROPPED):
+                continue
+            i = self._index.get(target)
+            column = self.source_columns[i] if i is not None and i < len(self.source_columns) else ""
+            out.append(WarningNote(code, column, WARNING_MESSAGES.get(code, code)))
+        return out
 
     def _traffic_source(self, tokens: dict[str, str], warnings: list[str]) -> int | None:
         """The row's own traffic source (an id or a name of the company's), else the import's default."""

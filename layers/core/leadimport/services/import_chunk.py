@@ -35,6 +35,7 @@ from leadimport.services.token_reconciliation import reconcile_import_tokens
 from leadimport.store import chunks as sql
 from leadimport.store.companies import company_refs
 from leadimport.store.db import Database
+from leadimport.store.row_warnings import insert_row_warnings
 from leadimport.store.tokens import TokenStamp, TokenStore
 
 logger = Logger(child=True)
@@ -120,7 +121,7 @@ class ChunkImporter:
         ]
         with self.phase("rules"):
             for row_no, values in msg.rows:
-                result = rules.apply(row_no, values)
+                result = rules.apply(row_no, values, msg.warnings_of(row_no))
                 if isinstance(result, LeadCandidate):
                     candidates.append(result)
                 else:
@@ -238,6 +239,7 @@ class ChunkImporter:
                 all_rejections = rejections + lost_to_takeover.rejections
                 sql.insert_rejections(conn, msg.import_id, all_rejections)
                 warnings = Counter(w for c in [*plan.create, *(c for c, _ in plan.update)] for w in c.warnings)
+                insert_row_warnings(conn, msg.import_id, [*plan.create, *(c for c, _ in plan.update)])
                 sql.record_chunk_counts(conn, msg.import_id, msg.chunk_no, created_count, updated_count,
                                         len(rejections))
             if stamps:

@@ -30,6 +30,8 @@ from leadimport.imports.resource import (
     PresignedPost,
     RejectedRow,
     RejectedRowPage,
+    RowWarningItem,
+    RowWarningPage,
     UploadInstructions,
     to_resource,
     unread_from_row,
@@ -161,6 +163,21 @@ class ImportsApi:
         items = [RejectedRow(row=r[0], reason=r[1], message=r[2], values=r[3]) for r in rows[:limit]]
         next_cursor = _encode_cursor([items[-1].row]) if len(rows) > limit else None
         return RejectedRowPage(items=items, next_cursor=next_cursor)
+
+    def warnings(self, company_id: int, import_id: str, *, code: str | None, limit: int,
+                 cursor: str | None) -> RowWarningPage:
+        """The warnings of the rows that went in (what was fixed or left out), by row, paged like the errors."""
+        from leadimport.store.row_warnings import row_warnings_page
+
+        self._row(company_id, import_id)
+        after = _warning_cursor(cursor) if cursor else (0, "", "")
+        rows = row_warnings_page(self.db, import_id, code=code, after=after, limit=limit + 1)
+        items = [RowWarningItem(row=r[0], code=r[1], column=r[2] or None, message=r[3]) for r in rows[:limit]]
+        next_cursor = None
+        if len(rows) > limit:
+            last = rows[limit - 1]
+            next_cursor = _encode_cursor([last[0], last[1], last[2]])
+        return RowWarningPage(items=items, next_cursor=next_cursor)
 
     def errors_csv_download(self, company_id: int, import_id: str) -> tuple[str | None, str | None]:
         """(csv text, None) when it fits in an API response, else (None, presigned URL of a copy in S3):
@@ -335,6 +352,15 @@ def _row_cursor(cursor: str) -> int:
     if type(row) is not int or not 0 <= row <= 2**31 - 1:
         raise InvalidRequestError("bad_cursor", BAD_CURSOR)
     return row
+
+
+def _warning_cursor(cursor: str) -> tuple[int, str, str]:
+    """(row, code, column) of the last warning of the previous page."""
+    parts = _decode_cursor(cursor)
+    if (len(parts) != 3 or type(parts[0]) is not int or not 0 <= parts[0] <= 2**31 - 1
+            or not isinstance(parts[1], str) or not isinstance(parts[2], str)):
+        raise InvalidRequestError("bad_cursor", BAD_CURSOR)
+    return parts[0], parts[1], parts[2]
 
 
 def _decode_cursor(cursor: str) -> list[Any]:

@@ -37,7 +37,7 @@ from leadimport.csv_io import (
 from leadimport.csv_io.saved_header import header_from_json, header_to_json
 from leadimport.imports import repository as import_repo
 from leadimport.imports.status import ImportStatus
-from leadimport.messages import ChunkMessage, ReaderRejection
+from leadimport.messages import ChunkMessage, ReaderRejection, ReaderWarning
 from leadimport.options import ImportOptions, InvalidOptionsError, Owner, options_json, parse_options
 from leadimport.reasons import Reason
 from leadimport.rules.chunk_plan import decide
@@ -224,7 +224,8 @@ class Splitter:
 
         source_columns, columns = header.columns, resolved.names
         with self.uploads.open(job["upload_key"], offset, job["object_version"]) as stream:
-            rows = iter_rows(stream, header, start_row=next_row, start_offset=offset, limits=limits)
+            rows = iter_rows(stream, header, start_row=next_row, start_offset=offset, limits=limits,
+                             phone_column=_phone_column(columns))
             pending: list[ChunkMessage] = []
             for group in chunk_rows(rows, max_rows=self.config.chunk_rows, max_bytes=self.config.chunk_max_bytes):
                 message = ChunkMessage(
@@ -233,6 +234,8 @@ class Splitter:
                     rows=[(r.row_no, r.values) for r in group if r.reason is None],
                     rejected=[ReaderRejection(r.row_no, r.reason, r.message or r.reason, r.values)
                               for r in group if r.reason is not None],
+                    warned=[ReaderWarning(r.row_no, w.code, w.column, w.message)
+                            for r in group if r.warnings for w in r.warnings],
                 )
                 pending.append(message)
                 next_chunk += 1
@@ -265,14 +268,15 @@ class Splitter:
         preview_rows: list[dict[str, Any]] = []
         candidates: dict[int, LeadCandidate] = {}
         with self.uploads.open(job["upload_key"], header.data_offset, job["object_version"]) as stream:
-            rows = list(itertools.islice(iter_rows(stream, header, limits=self.config.limits), PREVIEW_ROWS))
+            rows = list(itertools.islice(iter_rows(stream, header, limits=self.config.limits,
+                                                   phone_column=_phone_column(columns)), PREVIEW_ROWS))
         for row in rows:
             if row.reason is not None:
                 outcome: dict[str, Any] = {"row": row.row_no, "outcome": "rejected", "reason": row.reason,
                                            "message": row.message}
                 values = dict(zip(header.columns, row.values, strict=False))
             else:
-                result = rules.apply(row.row_no, row.values)
+                result = rules.apply(row.row_no, row.values, row.warnings)
                 values = rules.source_values(row.values)
                 if isinstance(result, LeadCandidate):
                     outcome = {"row": row.row_no, "outcome": "accepted", "caller_id": result.phone,
@@ -341,6 +345,11 @@ class Splitter:
     def _too_big(self, size: int) -> str:
         return (f"The file is {size / 1024**2:,.0f} MB, more than the {self.config.max_upload_bytes / 1024**2:,.0f} MB "
                 "an import accepts. Split it into smaller files and import each one.")
+
+
+def _phone_column(columns: list[str | None]) -> int | None:
+    """The index of the file's column mapped to caller_id (the reader's phone column)."""
+    return columns.index("caller_id") if "caller_id" in columns else None
 
 
 __all__ = ["Continuation", "SplitConfig", "SplitOutcome", "Splitter"]
