@@ -284,3 +284,9 @@ def test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv(p
     assert [line.split(",")[2] for line in lines[1:]] == [str(n) for n in range(1, 301)]
     assert lines[150] == ("'+19518760149,'=n149,150,unprocessed,Not imported: the import was cancelled before this part "
                           "of the file was read.")
+    # The upload expired (lifecycle rule): the CSV still answers, with the rows the database holds
+    bucket, key = pipeline_env.wiring.bucket_name, imp["upload"]["post"]["fields"]["key"]
+    for version in pipeline_env.s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):
+        pipeline_env.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+    status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
+    assert status == 200 and len(text.splitlines()) == 101

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from leadimport.csv_io import FileRejectedError, iter_rows, resolve_columns
+from aws_lambda_powertools import Logger
+
+from leadimport.csv_io import CsvHeader, FileRejectedError, iter_rows, resolve_columns
 from leadimport.csv_io.mapping import ERROR_CSV_COLUMNS, bookkeeping_columns
 from leadimport.csv_io.saved_header import header_from_json
 from leadimport.imports import repository as import_repo
@@ -65,6 +67,7 @@ class ConflictError(InvalidRequestError):
     pass
 
 
+logger = Logger(child=True)
 UPLOAD_FILE_NAME = "upload.csv"
 INLINE_CSV_LIMIT = 5_000_000  # bytes; Lambda's response limit is 6 MB
 EXPORT_URL_SECONDS = 900
@@ -240,8 +243,19 @@ class ImportsApi:
                else "the import failed (see its error)")
         message = f"Not imported: {why} before this part of the file was read."
         header = header_from_json(row["header"])
+        mapped = (row["header"] or {}).get("mapped") or []
+        try:
+            yield from self._unread_rows(row, first_unread, columns, writer, buf, header, message,
+                                         mapped.index("caller_id") if "caller_id" in mapped else None)
+        except Exception:  # noqa: BLE001 - the file is gone (expired) or unreadable: the rest of the CSV stands
+            logger.warning("the part of the file never read could not be listed", extra={"import_id": row["id"]},
+                           exc_info=True)
+
+    def _unread_rows(self, row: dict[str, Any], first_unread: int, columns: Sequence[str], writer: Any,
+                     buf: io.StringIO, header: CsvHeader, message: str, phone_column: int | None) -> Iterator[str]:
         with self.uploads.open(row["upload_key"], int(row["split_offset"]), row["object_version"]) as stream:
-            for n, read in enumerate(iter_rows(stream, header, start_row=first_unread,
+            # the splitter's reader, with its phone column (it tells a quote left open): the same rows and numbers
+            for n, read in enumerate(iter_rows(stream, header, start_row=first_unread, phone_column=phone_column,
                                                start_offset=int(row["split_offset"])), start=1):
                 values = read.values  # an error CSV's own bookkeeping columns sit between columns and extras
                 extra = values[len(header.columns):]
