@@ -86,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", action="store_true")
 
     sub.add_parser("reset", help="empty the local database (then re-seed), Redis and bucket")
+    sub.add_parser("stop", help="stop the local PostgreSQL and Redis (they keep running between commands);"
+                               " refused while `serve` or a command uses them")
     sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL")
 
     p = sub.add_parser("demo", help="import the sample file with every kind of bad row")
@@ -301,6 +303,20 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    from leadimport_local.runner import LocalServices
+    from leadimport_local.shared_servers import ServersInUseError
+
+    services = LocalServices.for_cli()
+    try:
+        stopped = services.stop_shared()
+    except ServersInUseError as exc:
+        print(f"leadimport: {exc}; stop that first", file=sys.stderr)
+        return EXIT_REJECTED
+    print(f"Stopped: {', '.join(stopped)}." if stopped else "No local servers were running.")
+    return EXIT_OK
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from leadimport.store.db import Database
     from leadimport_local.migrations import migrate
@@ -349,7 +365,7 @@ _COMMANDS = {
     "import": cmd_import, "status": cmd_status, "list": cmd_list, "cancel": _on_import("POST", "/cancel"),
     "undo": _on_import("POST", "/undo"),
     "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
-    "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
+    "reset": cmd_reset, "stop": cmd_stop, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
 }
 
 __all__ = ["main", "render_summary"]

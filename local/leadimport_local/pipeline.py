@@ -70,10 +70,12 @@ class LocalPipeline:
         self._targets: list[tuple[Any, str]] = []
         self._supervisor: threading.Thread | None = None
         self.restarts = 0
+        self._saved_env: dict[str, str] = {}
 
     def __enter__(self) -> LocalPipeline:
         from moto.server import ThreadedMotoServer
 
+        self._saved_env = dict(os.environ)  # put back on exit: the next pipeline in this process starts afresh
         for k, v in FAKE_AWS_ENV.items():
             os.environ[k] = v
         self.services.start()
@@ -111,6 +113,9 @@ class LocalPipeline:
         if self._moto is not None:
             self._moto.stop()
         self.services.stop()
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+        roots.reset()
 
     def _wipe(self) -> None:
         import redis

@@ -54,7 +54,7 @@ def create_import(server: LocalServer, company: int = 1, **options: Any) -> dict
     return dict(r.json())
 
 
-def wait_for(server: LocalServer, import_id: str, statuses: set[str], seconds: float = 15) -> dict[str, Any]:
+def wait_for(server: LocalServer, import_id: str, statuses: set[str], seconds: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
         r = requests.get(f"{server.url}/api/imports/{import_id}", headers=auth(1), timeout=TIMEOUT)
