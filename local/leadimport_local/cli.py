@@ -21,6 +21,7 @@ from typing import Any
 
 EXIT_OK, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2
 DEMO_COMPANY = 1
+INLINE_IMPORT_BYTES = 1024**2  # up to this size `import` runs the splitter and worker in its own process
 
 
 def _quiet_powertools() -> None:
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--company", type=int, default=DEMO_COMPANY)
     p.add_argument("--options", type=Path, help="JSON file with import options (see README)")
     p.add_argument("--json", action="store_true", help="print only the import resource as JSON")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes (default: cores)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: none for a file up to 1 MB, which this process imports itself;"
+                        " else one per core)")
     p.add_argument("--chunk-rows", type=int, default=None, help="rows per SQS message (default from template.yaml)")
 
     p = sub.add_parser("status", help="an import's status")
@@ -125,7 +128,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             print("leadimport: the options file must hold a JSON object", file=sys.stderr)
             return EXIT_REJECTED
     owner = {"type": "schedule", "id": args.schedule} if args.schedule else {"type": "offer", "id": args.offer}
-    with LocalPipeline(workers=max(1, args.workers), chunk_rows=args.chunk_rows) as pipeline:
+    workers = args.workers
+    if workers is None:  # processes only when there is work for them: they take seconds to start
+        workers = 0 if args.file.stat().st_size <= INLINE_IMPORT_BYTES else (os.cpu_count() or 2)
+    with LocalPipeline(workers=max(0, workers), chunk_rows=args.chunk_rows) as pipeline:
         status, resource = pipeline.import_file(args.file, args.company, owner, options,
                                                 progress=not args.json and sys.stderr.isatty())
     if status >= 400:
@@ -183,11 +189,12 @@ def _api(company: int, method: str, path: str, query: dict[str, str] | None = No
 
 
 def _with_stores(fn: Any) -> Any:
-    """Run a read command with the local services up (started here when not configured)."""
+    """Run a command with the local stores up (attached to, or started when none run); no moto server, no
+    worker processes: these commands only read and write PostgreSQL and Redis (`errors --csv` needs S3)."""
     def wrapper(args: argparse.Namespace) -> int:
         from leadimport_local.pipeline import LocalPipeline
 
-        with LocalPipeline(workers=0) as _:
+        with LocalPipeline(workers=0, aws=bool(getattr(args, "csv", False))) as _:
             return int(fn(args))
     return wrapper
 

@@ -57,11 +57,21 @@ def call_api(company: int | None, method: str, path: str, *, body: Any = None,
     return int(response["statusCode"]), parsed, text
 
 
+# Where no moto server runs (the read commands), the AWS endpoint is a closed local port: a call that was not
+# expected fails at once instead of reaching out to AWS.
+NO_AWS_ENDPOINT = "http://127.0.0.1:9"
+
+
 class LocalPipeline:
-    def __init__(self, workers: int = 2, *, fresh: bool = False, chunk_rows: int | None = None):
+    """The local stores, and with `aws` a moto server holding the bucket and queues; with `workers` > 0 the
+    splitter, worker and sweeper processes. A command that only reads (status, list, tokens, owners...) takes
+    `aws=False`: nothing of moto is loaded (its import alone takes ~2 s)."""
+
+    def __init__(self, workers: int = 2, *, fresh: bool = False, chunk_rows: int | None = None, aws: bool = True):
         self.workers = workers
         self.fresh = fresh
         self.chunk_rows = chunk_rows
+        self.with_aws = aws
         self.services = LocalServices.for_cli()
         self._moto: Any = None
         self.aws: LocalAws | None = None
@@ -73,8 +83,6 @@ class LocalPipeline:
         self._saved_env: dict[str, str] = {}
 
     def __enter__(self) -> LocalPipeline:
-        from moto.server import ThreadedMotoServer
-
         self._saved_env = dict(os.environ)  # put back on exit: the next pipeline in this process starts afresh
         for k, v in FAKE_AWS_ENV.items():
             os.environ[k] = v
@@ -83,16 +91,21 @@ class LocalPipeline:
         if self.fresh:
             self._wipe()
         prepare_database(self.services.database_url, seed=True)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.aws = LocalAws(endpoint_url=f"http://{host}:{port}").setup()
         env = {
             "DATABASE_URL": self.services.database_url,
             "REDIS_URL": self.services.redis_url,
             "REDIS_KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "li"),
-            **self.aws.handler_env(),
         }
+        if self.with_aws:
+            from moto.server import ThreadedMotoServer
+
+            self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.aws = LocalAws(endpoint_url=f"http://{host}:{port}").setup()
+            env.update(self.aws.handler_env())
+        else:
+            env.update(LocalAws(endpoint_url=NO_AWS_ENDPOINT).handler_env())
         if self.chunk_rows:
             env["CHUNK_ROWS"] = str(self.chunk_rows)
         # Keep moto's queue shallow: its cost grows with depth and would eat the workers' CPU.
@@ -199,15 +212,22 @@ class LocalPipeline:
         self._procs = []
 
     def run_until_done(self, company: int, import_id: str, *, progress: bool = False) -> dict[str, Any]:
+        """Poll the status API until the import is final. Without worker processes (a small file) this process
+        plays the splitter and the worker itself, handing them the same events from the same queues."""
         bar = ProgressBar(enabled=progress)
         resource: dict[str, Any] = {}
+        aws = None if self._procs else self.aws
+        if aws is not None:
+            splitter, worker = load_handler("splitter"), load_handler("worker")
         try:
             while True:
+                moved = aws.deliver_s3_events(splitter) + aws.deliver_chunks(worker) if aws is not None else 0
                 _, resource, _ = call_api(company, "GET", f"/imports/{import_id}")
                 bar.update(resource)
                 if _finished(resource):
                     break
-                time.sleep(0.2)
+                if not moved:
+                    time.sleep(0.05 if aws is not None else 0.2)
         finally:
             bar.close()
         return resource
