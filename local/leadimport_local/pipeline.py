@@ -314,26 +314,34 @@ def _attach_aws() -> LocalAws:
 
 
 class ProgressBar:
-    """rows processed of total, rate, ETA; on a terminal only."""
+    """Rows done of the file's rows (estimated from the bytes read while the file is split: `~`), rate, ETA; on a
+    terminal only. The shown share never goes backwards: an estimate that drops a little leaves the bar where it
+    was."""
 
     def __init__(self, enabled: bool, width: int = 30):
         self.enabled = enabled
         self.width = width
         self._shown = False
+        self.shown_fraction = 0.0
+
+    def line(self, r: dict[str, Any]) -> str:
+        done = r.get("processed_rows", 0) + r.get("unprocessed_rows", 0)
+        self.shown_fraction = max(self.shown_fraction, float(r.get("progress") or 0.0))
+        frac = self.shown_fraction
+        filled = int(frac * self.width)
+        estimate = r.get("estimated_total_rows")
+        approximate = r["status"] in ("queued", "splitting")  # the file's rows are estimated until it is split
+        of = "?" if estimate is None else f"{'~' if approximate else ''}{estimate:,}"
+        rate = r.get("rate_rows_per_second")
+        eta = r.get("eta_seconds")
+        return (f"\r{r['status']:<11} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%} "
+                f"{done:>10,}/{of:<11} rows" + (f"  {rate:,.0f} rows/s" if rate else "")
+                + (f"  ETA {eta:,.0f}s" if eta is not None else "") + "   ")
 
     def update(self, r: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        total = r.get("total_rows") or 0
-        done = r.get("processed_rows", 0) + r.get("unprocessed_rows", 0)
-        frac = min(done / total, 1.0) if total else 0.0
-        filled = int(frac * self.width)
-        rate = r.get("rate_rows_per_second")
-        eta = r.get("eta_seconds")
-        text = (f"\r{r['status']:<11} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%} "
-                f"{done:>10,}/{total:<10,} rows" + (f"  {rate:,.0f} rows/s" if rate else "")
-                + (f"  ETA {eta:,.0f}s" if eta is not None else "") + "   ")
-        sys.stderr.write(text)
+        sys.stderr.write(self.line(r))
         sys.stderr.flush()
         self._shown = True
 

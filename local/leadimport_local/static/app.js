@@ -293,13 +293,22 @@ function followProgress() {
   pollTimer = setTimeout(tick, POLL_MS);
 }
 
+// The bar never goes backwards: while the file is split its row count is an estimate (from the bytes read),
+// which may drop a little; the bar then stays where it was.
+let shownProgress = { id: null, value: 0 };
+
 function renderProgress(r) {
   const done = (r.processed_rows || 0) + (r.unprocessed_rows || 0);
-  const pct = Math.round((r.progress || 0) * 1000) / 10;
+  if (shownProgress.id !== r.id) shownProgress = { id: r.id, value: 0 };
+  shownProgress.value = Math.max(shownProgress.value, r.progress || 0);
+  const pct = Math.round(shownProgress.value * 1000) / 10;
   $("bar-fill").style.width = `${pct}%`;
+  $("bar").setAttribute("aria-valuenow", String(pct));
   $("pg-status").textContent = r.status;
   $("pg-processed").textContent = fmt(done);
-  $("pg-total").textContent = r.total_rows ? fmt(r.total_rows) : "?";
+  const estimated = r.estimated_total_rows;
+  const approximate = ["queued", "splitting"].includes(r.status);
+  $("pg-total").textContent = estimated == null ? "?" : `${approximate ? "~" : ""}${fmt(estimated)}`;
   $("pg-rate").textContent = r.rate_rows_per_second ? `${fmt(Math.round(r.rate_rows_per_second))} rows/s` : "–";
   $("pg-eta").textContent = duration(r.eta_seconds);
 }
