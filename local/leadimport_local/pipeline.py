@@ -37,7 +37,9 @@ def call_api(company: int | None, method: str, path: str, *, body: Any = None,
     A 303 (a large errors.csv handed out through S3) is followed, as a browser would."""
     from leadimport_local.events import LambdaContext
 
-    response = load_handler("api")(make_api_request(method, path, body=body, company_id=company, query=query),
+    api = load_handler("api")
+    handler_logs_to_stderr()
+    response = api(make_api_request(method, path, body=body, company_id=company, query=query),
                                    LambdaContext(function_name="api", timeout_seconds=30))
     location = (response.get("headers") or {}).get("Location")
     if int(response["statusCode"]) == 303 and location:
@@ -217,6 +219,7 @@ class LocalPipeline:
         aws = None if self._procs else self.aws
         if aws is not None:
             splitter, worker = load_handler("splitter"), load_handler("worker")
+            handler_logs_to_stderr()
         try:
             while True:
                 moved = aws.deliver_s3_events(splitter) + aws.deliver_chunks(worker) if aws is not None else 0
@@ -229,6 +232,17 @@ class LocalPipeline:
         finally:
             bar.close()
         return resource
+
+
+def handler_logs_to_stderr() -> None:
+    """The handlers log on stdout, as in Lambda; run inside a command, stdout is the command's output (`--json`):
+    their log handlers write to stderr instead, as the worker processes' do."""
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.__stdout__):
+                handler.setStream(sys.stderr)
 
 
 def _moto_server() -> Any:
