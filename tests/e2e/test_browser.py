@@ -59,6 +59,20 @@ def local_server(services: LocalServices, database_url: str, redis_prefix: str,
         yield server
 
 
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter((c) => !c.closest("[hidden]") && c.type !== "hidden")
+  .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label") && !c.textContent.trim())
+  .map((c) => c.id || c.outerHTML)"""
+
+
+def assert_step_is_announced(page: Any, step: str) -> None:
+    """The step is marked aria-current, focus is on its heading, and every visible control has a name."""
+    assert page.get_attribute(f"#steps li[data-step='{step}']", "aria-current") == "step"
+    assert page.locator("#steps li[aria-current]").count() == 1
+    assert page.evaluate("() => document.activeElement.closest('section')?.id") == step
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
 def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, browser_page: Any,
                                                    tmp_path: Path) -> None:
     page = browser_page
@@ -70,6 +84,7 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     page.goto(f"{local_server.url}/")
     page.wait_for_selector("#owner option[value='schedule:1']", state="attached")
     assert page.input_value("#company") == "1"
+    assert page.evaluate(UNNAMED_CONTROLS) == []
 
     # When the user fills the first step and uploads the seed example
     page.fill("#name", "Seed example (browser)")
@@ -84,6 +99,7 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
 
     # Then the preview shows the file's facts, the proposed mapping and the rows' outcomes
     page.wait_for_selector("#preview:not([hidden])")
+    assert_step_is_announced(page, "preview")
     assert page.text_content("#pv-encoding") == "utf-8"
     assert page.text_content("#pv-delimiter") == "comma (,)"
     assert page.input_value("#mapping input[data-column='caller_id']") == "caller_id"
@@ -94,6 +110,8 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     # When the user starts the import, the progress step follows it to the result
     page.click("#start")
     page.wait_for_selector("#result:not([hidden])")
+    assert_step_is_announced(page, "result")
+    assert page.get_attribute("#bar", "role") == "progressbar" and page.get_attribute("#bar", "aria-valuenow")
     assert page.text_content("#rs-status") == "completed"
     assert page.text_content("#rs-created") == "3"
     assert page.text_content("#rs-rejected") == "0"

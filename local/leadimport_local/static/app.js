@@ -73,7 +73,12 @@ function showStep(step) {
   for (const li of document.querySelectorAll("#steps li")) {
     const i = order.indexOf(li.dataset.step), j = order.indexOf(step);
     li.className = i === j ? "active" : i < j ? "done" : "";
+    if (i === j) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
   }
+  // Keyboard and screen-reader users land on the new step's heading, not on <body>.
+  const heading = $(step).querySelector("h1, h2");
+  if (heading) heading.focus({ preventScroll: true });
 }
 
 const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
@@ -213,7 +218,8 @@ async function showPreview() {
   tbody.replaceChildren();
   for (const column of p.header) {
     const target = p.proposed_mapping[column];
-    const input = el("input", { type: "text", list: "targets", "data-column": column, placeholder: "skip this column" });
+    const input = el("input", { type: "text", list: "targets", "data-column": column, placeholder: "skip this column",
+      "aria-label": `Import the column ${column} as` });
     input.value = target || "";
     tbody.append(el("tr", {}, el("td", {}, el("code", { text: column })), el("td", {}, input)));
   }
