@@ -9,6 +9,7 @@ system browser is used); skipped with a message when either is missing."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -132,3 +133,21 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
+
+    # The import has its own URL: after a reload the page opens it again, with its counts and rejected rows
+    assert re.search(r"#/imports/[0-9a-f-]{36}$", page.url), page.url
+    page.reload()
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#rs-created") == "3" and page.text_content("#rs-status") == "completed"
+    page.wait_for_selector("#rs-errors tbody tr")
+    assert "No rejected rows" in page.text_content("#rs-errors")
+    # ... and it is in the company's recent imports, as a link to that URL
+    page.wait_for_selector("#history-table a")
+    assert page.get_attribute("#history-table a", "href") == "#/imports/" + page.url.split("#/imports/")[1]
+
+    # Undo puts back what it did; the button goes away
+    page.click("#undo")
+    page.wait_for_selector("#alert:not([hidden])")
+    assert "Undone: 3 leads" in page.text_content("#alert")
+    assert page.is_hidden("#undo")
+    assert not problems, problems

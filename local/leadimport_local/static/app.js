@@ -281,7 +281,89 @@ async function loadLifecycle() {
   try { FINAL = (await fetch("/local/lifecycle").then((r) => r.json())).final; } catch (_) { /* keep the default */ }
 }
 
+// Each import has its own URL (#/imports/ID): a reload or a shared link opens it again.
+function rememberUrl(r) {
+  const hash = `#/imports/${r.id}`;
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
+async function openFromUrl() {
+  const m = /^#\/imports\/([0-9a-f-]{36})$/.exec(location.hash);
+  if (!m) return;
+  try {
+    current = await api("GET", `/imports/${m[1]}`);
+    if (FINAL.includes(current.status)) showResult(current);
+    else if (current.status === "awaiting_confirmation") { await showPreview(); }
+    else followProgress();
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+async function loadHistory() {
+  const tbody = $("history-table").tBodies[0];
+  try {
+    const page = await api("GET", "/imports?limit=10");
+    tbody.replaceChildren();
+    if (!page.items.length) tbody.append(el("tr", {}, el("td", { class: "muted", colspan: "6", text: "No imports yet" })));
+    for (const r of page.items) {
+      tbody.append(el("tr", {},
+        el("td", {}, el("a", { href: `#/imports/${r.id}`, text: r.name || r.id })),
+        el("td", { text: r.status }), el("td", { class: "num", text: fmt(r.total_rows) }),
+        el("td", { class: "num", text: fmt(r.created_leads) }), el("td", { class: "num", text: fmt(r.rejected_rows) }),
+        el("td", { text: r.started_at ? new Date(r.started_at).toLocaleString() : "–" })));
+    }
+  } catch (e) {
+    tbody.replaceChildren(el("tr", {}, el("td", { colspan: "6", text: `Cannot list imports: ${e.message}` })));
+  }
+}
+
+async function onCancelRunning() {
+  showAlert("");
+  try {
+    current = await api("POST", `/imports/${current.id}/cancel`);
+    renderProgress(current);
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+async function onUndo() {
+  showAlert("");
+  $("undo").disabled = true;
+  try {
+    current = await api("POST", `/imports/${current.id}/undo`);
+    showResult(current);
+    showAlert(`Undone: ${fmt(current.undone_leads || 0)} leads put back as they were.`, "info");
+  } catch (e) {
+    showAlert(e.message);
+  } finally {
+    $("undo").disabled = false;
+  }
+}
+
+// The rejected rows, a page at a time: row, reason, the sentence saying why, the row's values.
+let errorsCursor = null;
+async function loadErrors(first) {
+  const tbody = $("rs-errors").tBodies[0];
+  if (first) { tbody.replaceChildren(); errorsCursor = null; }
+  try {
+    const page = await api("GET", `/imports/${current.id}/errors?limit=20${errorsCursor ? `&cursor=${encodeURIComponent(errorsCursor)}` : ""}`);
+    if (first && !page.items.length) tbody.append(el("tr", {}, el("td", { class: "muted", colspan: "4", text: "No rejected rows" })));
+    for (const e of page.items) {
+      const values = Object.entries(e.values || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
+      tbody.append(el("tr", {}, el("td", { class: "num", text: String(e.row) }), el("td", {}, el("code", { text: e.reason })),
+        el("td", { text: e.message }), el("td", { text: values })));
+    }
+    errorsCursor = page.next_cursor;
+    $("errors-more").hidden = !errorsCursor;
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
 function followProgress() {
+  rememberUrl(current);
   $("progress-name").textContent = current.name;
   showStep("progress");
   renderProgress(current);
@@ -317,6 +399,7 @@ function renderProgress(r) {
   $("pg-total").textContent = estimated == null ? "?" : `${approximate ? "~" : ""}${fmt(estimated)}`;
   $("pg-rate").textContent = r.rate_rows_per_second ? `${fmt(Math.round(r.rate_rows_per_second))} rows/s` : "–";
   $("pg-eta").textContent = duration(r.eta_seconds);
+  $("pg-cancel").hidden = FINAL.includes(r.status) || r.status === "cancelled";
 }
 
 // ---- step 4: result ---------------------------------------------------------------------------
@@ -353,7 +436,11 @@ function showResult(r) {
   countsTable("rs-warnings", r.warnings, "No warnings");
   $("rs-id").textContent = `import ${r.id}`;
   const link = $("errors-link");
-  link.hidden = !r.rejected_rows && r.status !== "completed";
+  link.hidden = !r.rejected_rows && !r.unprocessed_rows && r.status !== "completed";
+  $("undo").hidden = !(r.status === "completed" && r.undone_leads === null && !r.dry_run);
+  rememberUrl(r);
+  loadErrors(true);
+  loadHistory();
   link.textContent = r.rejected_rows ? `Download the ${fmt(r.rejected_rows)} rejected rows (errors.csv)` : "Download errors.csv (no rejected rows)";
   showStep("result");
 }
@@ -379,6 +466,8 @@ async function onErrorsCsv(ev) {
 function onAgain() {
   clearTimeout(pollTimer);
   current = null;
+  history.replaceState(null, "", location.pathname);
+  loadHistory();
   showAlert("");
   $("file").value = "";
   showStep("details");
@@ -392,7 +481,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("cancel").addEventListener("click", onCancel);
   $("errors-link").addEventListener("click", onErrorsCsv);
   $("again").addEventListener("click", onAgain);
-  $("company").addEventListener("change", loadOwners);
-  loadLifecycle();
+  $("company").addEventListener("change", () => { loadOwners(); loadHistory(); });
+  $("pg-cancel").addEventListener("click", onCancelRunning);
+  $("undo").addEventListener("click", onUndo);
+  $("errors-more").addEventListener("click", () => loadErrors(false));
+  window.addEventListener("hashchange", openFromUrl);
+  loadLifecycle().then(openFromUrl);
   loadOwners();
+  loadHistory();
 });
