@@ -352,7 +352,7 @@ async function loadErrors(first) {
     if (first && !page.items.length) tbody.append(el("tr", {}, el("td", { class: "muted", colspan: "4", text: "No rejected rows" })));
     for (const e of page.items) {
       const values = Object.entries(e.values || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
-      tbody.append(el("tr", {}, el("td", { class: "num", text: String(e.row) }), el("td", {}, el("code", { text: e.reason })),
+      tbody.append(el("tr", {}, el("td", { class: "num", text: String(e.row) }), el("td", {}, inWords(e.reason)),
         el("td", { text: e.message }), el("td", { text: values })));
     }
     errorsCursor = page.next_cursor;
@@ -404,12 +404,19 @@ function renderProgress(r) {
 
 // ---- step 4: result ---------------------------------------------------------------------------
 
+// Reason and warning codes in words (leadimport.reasons.WORDS through /local/reasons); the code stays beside them.
+let WORDS = {};
+async function loadWords() {
+  try { WORDS = await fetch("/local/reasons").then((r) => r.json()); } catch (_) { /* codes alone */ }
+}
+const inWords = (code) => el("span", {}, WORDS[code] ? `${WORDS[code]} ` : "", el("code", { class: "muted", text: code }));
+
 function countsTable(id, counts, empty) {
   const tbody = $(id).tBodies[0];
   tbody.replaceChildren();
   const entries = Object.entries(counts || {}).filter(([, n]) => n).sort((a, b) => b[1] - a[1]);
   if (!entries.length) tbody.append(el("tr", {}, el("td", { class: "muted", text: empty })));
-  for (const [code, n] of entries) tbody.append(el("tr", {}, el("td", {}, el("code", { text: code })), el("td", { class: "num", text: fmt(n) })));
+  for (const [code, n] of entries) tbody.append(el("tr", {}, el("td", {}, inWords(code)), el("td", { class: "num", text: fmt(n) })));
 }
 
 function showResult(r) {
@@ -486,7 +493,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("undo").addEventListener("click", onUndo);
   $("errors-more").addEventListener("click", () => loadErrors(false));
   window.addEventListener("hashchange", openFromUrl);
-  loadLifecycle().then(openFromUrl);
+  Promise.all([loadLifecycle(), loadWords()]).then(openFromUrl);
   loadOwners();
   loadHistory();
 });
