@@ -151,3 +151,29 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     assert "Undone: 3 leads" in page.text_content("#alert")
     assert page.is_hidden("#undo")
     assert not problems, problems
+
+
+def test_an_import_with_rejected_rows_opens_by_url_with_reasons_in_words(local_server: LocalServer,
+                                                                         browser_page: Any) -> None:
+    import requests
+
+    # Given an import with a bad phone, made through the API (as a script or another tab would)
+    auth = {"Authorization": "Bearer dev-1"}
+    created = requests.post(f"{local_server.url}/api/imports", headers=auth, timeout=30,
+                            json={"owner": {"type": "schedule", "id": 1}, "name": "with a bad row"}).json()
+    post = created["upload"]["post"]
+    up = requests.post(post["url"], data=post["fields"], timeout=30,
+                       files={"file": ("bad.csv", b"caller_id\n+19518761336\n1-800-FLOWERS\n", "text/csv")})
+    assert up.status_code == 204, up.text
+
+    # When the user opens its URL
+    page = browser_page
+    page.goto(f"{local_server.url}/#/imports/{created['id']}")
+
+    # Then the page follows it to its result, and the rejected row reads in words beside its code
+    page.wait_for_selector("#result:not([hidden])", timeout=600_000)
+    assert page.text_content("#rs-rejected") == "1"
+    page.wait_for_selector("#rs-errors tbody tr td code")
+    row = page.text_content("#rs-errors tbody tr")
+    assert "not a valid phone number" in row and "invalid_phone" in row
+    assert "not a valid phone number" in page.text_content("#rs-rejections")
