@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -177,3 +178,36 @@ def test_an_import_with_rejected_rows_opens_by_url_with_reasons_in_words(local_s
     row = page.text_content("#rs-errors tbody tr")
     assert "not a valid phone number" in row and "invalid_phone" in row
     assert "not a valid phone number" in page.text_content("#rs-rejections")
+
+
+def test_cancel_while_importing_from_the_page(local_server: LocalServer, browser_page: Any) -> None:
+    import requests
+
+    # Given a large import under way (60,000 rows: many chunks for the one worker process)
+    auth = {"Authorization": "Bearer dev-1"}
+    created = requests.post(f"{local_server.url}/api/imports", headers=auth, timeout=30,
+                            json={"owner": {"type": "schedule", "id": 1}, "name": "to cancel"}).json()
+    body = "caller_id,n\n" + "".join(f"+1951{5550000 + i:07d},{i}\n" for i in range(60_000))
+    post = created["upload"]["post"]
+    up = requests.post(post["url"], data=post["fields"], timeout=600,
+                       files={"file": ("big.csv", body.encode(), "text/csv")})
+    assert up.status_code == 204, up.text
+
+    # When the user opens it and presses Cancel while it runs
+    page = browser_page
+    page.goto(f"{local_server.url}/#/imports/{created['id']}")
+    page.wait_for_selector("#progress:not([hidden])")
+    page.click("#pg-cancel")
+
+    # Then it ends cancelled, with its rows not processed counted and the errors download offered
+    page.wait_for_selector("#result:not([hidden])", timeout=600_000)
+    assert page.text_content("#rs-status") == "cancelled"
+    ceiling = time.monotonic() + 600  # the chunks still queued are counted as they are skipped
+    while True:
+        assert time.monotonic() < ceiling, "the cancelled import's rows were not all counted"
+        done = requests.get(f"{local_server.url}/api/imports/{created['id']}", headers=auth, timeout=30).json()
+        if done["processed_rows"] + done["unprocessed_rows"] >= done["total_rows"] and done["total_rows"]:
+            break
+        time.sleep(0.2)
+    assert done["status"] == "cancelled" and done["unprocessed_rows"] > 0
+    assert page.is_visible("#errors-link")
