@@ -281,6 +281,13 @@ async function loadLifecycle() {
   try { FINAL = (await fetch("/local/lifecycle").then((r) => r.json())).final; } catch (_) { /* keep the default */ }
 }
 
+// Final, and for a cancelled import every row counted: its chunks still queued are counted unprocessed as they
+// are skipped, after the status changed (the CLI waits the same way).
+function settled(r) {
+  if (!FINAL.includes(r.status)) return false;
+  return r.status !== "cancelled" || (r.processed_rows + r.unprocessed_rows >= (r.total_rows || 0));
+}
+
 // Each import has its own URL (#/imports/ID): a reload or a shared link opens it again.
 function rememberUrl(r) {
   const hash = `#/imports/${r.id}`;
@@ -292,7 +299,7 @@ async function openFromUrl() {
   if (!m) return;
   try {
     current = await api("GET", `/imports/${m[1]}`);
-    if (FINAL.includes(current.status)) showResult(current);
+    if (settled(current)) showResult(current);
     else if (current.status === "awaiting_confirmation") { await showPreview(); }
     else followProgress();
   } catch (e) {
@@ -372,7 +379,7 @@ function followProgress() {
     try {
       current = await api("GET", `/imports/${current.id}`);
       renderProgress(current);
-      if (FINAL.includes(current.status)) return showResult(current);
+      if (settled(current)) return showResult(current);
     } catch (e) {
       showAlert(e.message);
     }
