@@ -25,15 +25,18 @@ $(STAMP):
 	@# index only pip is configured for), pip installs the same lock, uv left out. The project itself
 	@# builds with the locked setuptools (--no-build-isolation): nothing is fetched unchecked.
 	@if $(MAKE) --no-print-directory $(UV) >/dev/null 2>&1 && \
-	    $(UV) pip install --quiet --python $(BIN)/python --no-deps --require-hashes -r requirements.lock && \
+	    $(UV) pip install --quiet --python $(BIN)/python --no-deps --require-hashes --compile-bytecode -r requirements.lock && \
 	    $(UV) pip install --quiet --python $(BIN)/python --no-deps --no-build-isolation -e . ; then :; \
 	else \
 	    echo "installing with pip instead of uv" && \
 	    awk '/^uv==/{s=1; next} s && /^[^ #]/{s=0} !s' requirements.lock > $(VENV)/requirements-pip.txt && \
-	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes --no-compile -r $(VENV)/requirements-pip.txt && \
+	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --require-hashes -r $(VENV)/requirements-pip.txt && \
 	    $(BIN)/pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e . ; \
 	fi
 	@$(BIN)/pip check --disable-pip-version-check >/dev/null
+	@# Bytecode compiled once here: where PYTHONDONTWRITEBYTECODE is set, every command would otherwise
+	@# compile what it imports (~3 s of a small `leadimport import`, see the CLI benchmark).
+	@$(BIN)/python -m compileall -q -j0 layers local functions benchmarks >/dev/null
 	@rm -f $(VENV)/.installed-*
 	@touch $@
 

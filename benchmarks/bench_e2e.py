@@ -178,6 +178,14 @@ def _round(v: float | None) -> float | None:
     return None if v is None else round(v)
 
 
+def _stop_local_servers(local: Path) -> None:
+    """The CLI leaves the servers of its `.local` running for the next command: this run's folder has none."""
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["LEADIMPORT_LOCAL_DIR"] = str(local)
+    subprocess.run([sys.executable, "-m", "leadimport_local.cli", "stop"], env=env, check=False,
+                   stdout=subprocess.DEVNULL)
+
+
 def run_cli(path: Path, rows: int, workdir: Path, workers: int, timeout: float) -> dict[str, Any]:
     local = Path(tempfile.mkdtemp(prefix="e2e-local-", dir=workdir))
     local.chmod(0o755)
@@ -231,6 +239,7 @@ def run_cli(path: Path, rows: int, workdir: Path, workers: int, timeout: float) 
         wall = time.perf_counter() - t0
     stdout = out_path.read_text(errors="replace")
     stderr_tail = err_path.read_text(errors="replace")[-2000:]
+    _stop_local_servers(local)
     shutil.rmtree(local, ignore_errors=True)
     out_path.unlink(missing_ok=True)
     err_path.unlink(missing_ok=True)

@@ -44,6 +44,7 @@ BENCHMARKS: dict[str, str] = {
     "ceilings": "benchmarks.bench_ceilings",
     "e2e": "benchmarks.bench_e2e",
     "driver": "benchmarks.bench_driver",
+    "cli": "benchmarks.bench_cli",
 }
 
 
@@ -187,6 +188,12 @@ def targets(all_results: dict[str, Any], quick: bool) -> list[dict[str, Any]]:
             ratio >= 20)
     else:
         add("end to end >= 20 x naive", "not measured", None, ">= 20", None)
+
+    cli = all_results.get("cli", {}).get("extra", {})
+    if cli.get("slowest_warm_seconds") is not None:
+        add("small CLI commands (import of 1 row, status, tokens, owners, list, errors), warm .local: <= 2 s each",
+            f"slowest {cli['slowest_warm_seconds']:.2f} s", cli["slowest_warm_seconds"], "<= 2 s",
+            bool(cli.get("warm_within_target")))
 
     million = next((r for r in e2e_runs if r["rows"] == 1_000_000), None)
     cores = all_results.get("e2e", {}).get("extra", {}).get("workers")

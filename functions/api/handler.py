@@ -10,13 +10,14 @@ import base64
 import json
 from typing import Annotated, Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response, content_types
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import BaseModel, ConfigDict
 
+from leadimport import tracing
 from leadimport.imports.resource import (
     CreatedImport,
     ImportPage,
@@ -38,7 +39,6 @@ from leadimport.roots import api as root
 from leadimport.services.imports_api import ConflictError, ImportNotFoundError, InvalidRequestError
 
 logger = Logger()
-tracer = Tracer()
 # Every answer is validated against its route's return model: an answer that breaks it is our bug, a 500.
 api = APIGatewayHttpResolver(enable_validation=True, response_validation_error_http_code=500)
 api.enable_swagger(path="/docs", title="leadimport API", version="1.0.0")
@@ -246,6 +246,6 @@ def _unreadable_body(event: dict[str, Any]) -> dict[str, Any] | None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracing.capture_lambda_handler
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return _unreadable_body(event) or api.resolve(event, context)

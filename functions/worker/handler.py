@@ -10,19 +10,20 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer, single_metric
+from aws_lambda_powertools import Logger, Metrics, single_metric
 from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from leadimport import tracing
 from leadimport.messages import ChunkMessage, UnreadableMessageError
 from leadimport.roots import worker as root
 from leadimport.store.db import describe_error
 
 logger = Logger()
-tracer = Tracer()
 metrics = Metrics()
 # A batch whose every record failed is reported item by item like any partial failure (each message
 # keeps its own receive count towards the DLQ) instead of failing the whole invocation.
@@ -66,7 +67,7 @@ def record_handler(record: SQSRecord) -> None:
         metrics.add_metric(name="ChunksThrottled", unit=MetricUnit.Count, value=1)
         return
     metrics.add_metric(name="RowsCreated", unit=MetricUnit.Count, value=result.created)
-    if result.seconds > 0:
+    if result.seconds > 0 and not is_metrics_disabled():  # single_metric prints even where metrics are off
         # Rows per second of each chunk, with its import as a property of the metric record (not a dimension: one
         # CloudWatch metric per import would cost per import): a Logs Insights query gives the rate per import.
         with single_metric(name="ImportRowsPerSecond", unit=MetricUnit.CountPerSecond,
@@ -77,7 +78,7 @@ def record_handler(record: SQSRecord) -> None:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@tracing.capture_lambda_handler
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)

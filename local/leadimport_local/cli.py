@@ -21,6 +21,7 @@ from typing import Any
 
 EXIT_OK, EXIT_INTERNAL, EXIT_REJECTED = 0, 1, 2
 DEMO_COMPANY = 1
+INLINE_IMPORT_BYTES = 1024**2  # up to this size `import` runs the splitter and worker in its own process
 
 
 def _quiet_powertools() -> None:
@@ -36,73 +37,146 @@ def _quiet_powertools() -> None:
     os.environ.setdefault("POWERTOOLS_LOG_LEVEL", "WARNING")
 
 
-def main(argv: list[str] | None = None) -> int:
-    _quiet_powertools()
-    parser = argparse.ArgumentParser(prog="leadimport", description="CSV lead importer, run locally")
-    sub = parser.add_subparsers(dest="command", required=True)
+EXAMPLES = """\
+examples:
+  {prog} owners                            # the schedules and offers, with their ids
+  {prog} import leads.csv --schedule 1     # a progress bar, then a summary
+  {prog} import leads.csv --offer 2 --options opts.json --json
+  {prog} status ID                         # an earlier import ({prog} list: all of them)
+  {prog} errors ID --csv > errors.csv      # its rejected rows, to fix and import again
+  {prog} tokens --schedule 1 +19518761336  # what an inbound call from that phone gets
+  {prog} serve                             # the upload page on http://127.0.0.1:8000/
 
-    p = sub.add_parser("import", help="import a CSV end to end (S3 upload -> splitter -> SQS -> workers)")
-    p.add_argument("file", type=Path)
+exit codes:
+  0  success (an import that completed, even with rejected rows)
+  1  an internal failure (a bug, a server that cannot start)
+  2  your mistake: a rejected file, invalid options, an unknown import id, an operation its status forbids
+"""
+OWNER_HELP = {"schedule": "import into (or look up on) the schedule with this id (see `owners`)",
+              "offer": "import into (or look up on) the offer with this id (see `owners`)"}
+COMPANY_HELP = f"the company (default: {DEMO_COMPANY}, the demo company)"
+
+
+def command_name() -> str:
+    """How the user can type this command again: `leadimport` when that is on PATH, else the path they used."""
+    import shutil
+
+    argv0 = Path(sys.argv[0])
+    if argv0.name == "leadimport":
+        found = shutil.which("leadimport")
+        if found and Path(found).resolve() == argv0.resolve():
+            return "leadimport"
+        try:
+            relative = argv0.resolve().relative_to(Path.cwd().resolve())
+            return f"./{relative}" if len(relative.parts) == 1 else str(relative)
+        except ValueError:
+            return str(argv0.resolve())
+    return ".venv/bin/leadimport"
+
+
+def _owner_args(p: argparse.ArgumentParser) -> None:
     owner = p.add_mutually_exclusive_group(required=True)
-    owner.add_argument("--schedule", type=int)
-    owner.add_argument("--offer", type=int)
-    p.add_argument("--company", type=int, default=DEMO_COMPANY)
-    p.add_argument("--options", type=Path, help="JSON file with import options (see README)")
+    owner.add_argument("--schedule", type=int, metavar="ID", help=OWNER_HELP["schedule"])
+    owner.add_argument("--offer", type=int, metavar="ID", help=OWNER_HELP["offer"])
+
+
+def build_parser() -> argparse.ArgumentParser:
+    prog = command_name()
+    parser = argparse.ArgumentParser(
+        prog=prog, description="CSV lead importer, run locally: the AWS pipeline with moto, PostgreSQL and Redis.",
+        epilog=EXAMPLES.format(prog=prog), formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def command(name: str, text: str, epilog: str = "") -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=text, description=text, epilog=epilog.format(prog=prog) or None,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    p = command("import", "import a CSV end to end (S3 upload -> splitter -> SQS -> workers)",
+                "example:\n  {prog} import leads.csv --schedule 1\n\nexit codes: 0 completed (even with rejected"
+                " rows), 2 the file or the options were rejected (why: on stderr), 1 an internal failure")
+    p.add_argument("file", type=Path, help="the CSV file (a header row; the phone column is caller_id)")
+    _owner_args(p)
+    p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
+    p.add_argument("--options", type=Path, metavar="FILE.json",
+                   help="JSON file with import options (scrub, lead management, defaults...; see README)")
     p.add_argument("--json", action="store_true", help="print only the import resource as JSON")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, help="worker processes (default: cores)")
-    p.add_argument("--chunk-rows", type=int, default=None, help="rows per SQS message (default from template.yaml)")
+    p.add_argument("--workers", type=int, default=None,
+                   help="worker processes (default: none for a file up to 1 MB, which this process imports itself;"
+                        " else one per core)")
+    p.add_argument("--chunk-rows", type=int, default=None, metavar="N",
+                   help="rows per SQS message (default from template.yaml)")
 
-    p = sub.add_parser("status", help="an import's status")
-    p.add_argument("import_id")
-    p.add_argument("--company", type=int, default=DEMO_COMPANY)
-    p.add_argument("--json", action="store_true")
+    id_help = "the import's id (printed by `import`, listed by `list`)"
+    json_help = "print the import resource as JSON"
+    p = command("status", "an import's status and counts", "example:\n  {prog} status ID --json")
+    p.add_argument("import_id", metavar="ID", help=id_help)
+    p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
+    p.add_argument("--json", action="store_true", help=json_help)
 
-    p = sub.add_parser("list", help="the company's imports, newest first")
-    p.add_argument("--company", type=int, default=DEMO_COMPANY)
-    p.add_argument("--status", help="only imports in this status")
-    p.add_argument("--json", action="store_true")
+    p = command("list", "the company's imports, newest first", "example:\n  {prog} list --status completed")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
+    p.add_argument("--status", help="only imports in this status (processing, completed, failed, cancelled...)")
+    p.add_argument("--json", action="store_true", help="print a JSON list of import resources")
 
     for name, text in (("cancel", "stop a running import (unprocessed rows are listed in its errors)"),
                        ("undo", "put back what a finished import did")):
-        p = sub.add_parser(name, help=text)
-        p.add_argument("import_id")
-        p.add_argument("--company", type=int, default=DEMO_COMPANY)
-        p.add_argument("--json", action="store_true")
+        p = command(name, text, f"example:\n  {{prog}} {name} ID\n\nexit code 2: no such import, or its status"
+                                " forbids it")
+        p.add_argument("import_id", metavar="ID", help=id_help)
+        p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
+        p.add_argument("--json", action="store_true", help=json_help)
 
-    p = sub.add_parser("errors", help="an import's rejected rows")
-    p.add_argument("import_id")
-    p.add_argument("--company", type=int, default=DEMO_COMPANY)
-    p.add_argument("--csv", action="store_true", help="as the spreadsheet-safe error CSV")
+    p = command("errors", "an import's rejected rows (JSON, or the spreadsheet-safe CSV)",
+                "examples:\n  {prog} errors ID | head\n  {prog} errors ID --csv > errors.csv   (fix the rows,"
+                " import the same file)")
+    p.add_argument("import_id", metavar="ID", help=id_help)
+    p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
+    p.add_argument("--csv", action="store_true", help="as the spreadsheet-safe error CSV, re-importable as it is")
     p.add_argument("--warnings", action="store_true",
                    help="the warnings of the rows that went in (row, code, column, message) instead")
 
-    p = sub.add_parser("tokens", help="the tokens an inbound call from PHONE on an owner gets")
-    owner = p.add_mutually_exclusive_group(required=True)
-    owner.add_argument("--schedule", type=int)
-    owner.add_argument("--offer", type=int)
-    p.add_argument("phone")
-    p.add_argument("--company", type=int, default=DEMO_COMPANY)
+    p = command("tokens", "the tokens an inbound call from PHONE on a schedule or offer gets, as JSON",
+                "example:\n  {prog} tokens --schedule 1 +19518761336")
+    _owner_args(p)
+    p.add_argument("phone", metavar="PHONE", help="the caller's phone, in any format the importer accepts")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
 
-    p = sub.add_parser("owners", help="the demo company's offers and schedules")
-    p.add_argument("--company", type=int, default=DEMO_COMPANY)
-    p.add_argument("--json", action="store_true")
+    p = command("owners", "the company's schedules and offers (the ids --schedule and --offer take)")
+    p.add_argument("--company", type=int, default=DEMO_COMPANY, help=COMPANY_HELP)
+    p.add_argument("--json", action="store_true", help='print [{"type", "id", "name", "company_id"}]')
 
-    sub.add_parser("reset", help="empty the local database (then re-seed), Redis and bucket")
-    sub.add_parser("migrate", help="apply the SQL migrations to DATABASE_URL")
+    command("reset", "empty the local database (then re-seed the demo data) and Redis")
+    command("stop", "stop the local PostgreSQL and Redis (they keep running between commands); refused (exit 2)"
+                    " while `serve` or a command uses them")
+    command("migrate", "apply the SQL migrations to DATABASE_URL (e.g. the deployed database)")
 
-    p = sub.add_parser("demo", help="import the sample file with every kind of bad row")
-    p.add_argument("--workers", type=int, default=os.cpu_count() or 2)
+    p = command("demo", "import the sample file with every kind of bad row")
+    p.add_argument("--workers", type=int, default=os.cpu_count() or 2, metavar="N",
+                   help="worker processes (default: cores)")
 
-    p = sub.add_parser("serve", help="serve the API and the upload page on 127.0.0.1, with the pipeline running")
+    p = command("serve", "serve the API and the upload page on 127.0.0.1, with the pipeline running",
+                "example:\n  {prog} serve --port 8000   then open http://127.0.0.1:8000/")
     p.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1 (default: 8000)")
-    p.add_argument("--workers", type=int, default=min(os.cpu_count() or 2, 4),
+    p.add_argument("--workers", type=int, default=min(os.cpu_count() or 2, 4), metavar="N",
                    help="worker processes (default: cores, at most 4)")
+    return parser
 
-    args = parser.parse_args(argv)
+
+def main(argv: list[str] | None = None) -> int:
+    _quiet_powertools()
+    args = build_parser().parse_args(argv)
     try:
-        return int(_COMMANDS[args.command](args))
+        code = int(_COMMANDS[args.command](args))
+        sys.stdout.flush()
+        return code
     except KeyboardInterrupt:
         return EXIT_INTERNAL
+    except BrokenPipeError:
+        # The reader went away (`leadimport errors ID | head`): end quietly, and keep Python's exit flush from
+        # failing on the closed pipe again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
 
 
 # ---- commands ---------------------------------------------------------------------------------------
@@ -125,7 +199,10 @@ def cmd_import(args: argparse.Namespace) -> int:
             print("leadimport: the options file must hold a JSON object", file=sys.stderr)
             return EXIT_REJECTED
     owner = {"type": "schedule", "id": args.schedule} if args.schedule else {"type": "offer", "id": args.offer}
-    with LocalPipeline(workers=max(1, args.workers), chunk_rows=args.chunk_rows) as pipeline:
+    workers = args.workers
+    if workers is None:  # processes only when there is work for them: they take seconds to start
+        workers = 0 if args.file.stat().st_size <= INLINE_IMPORT_BYTES else (os.cpu_count() or 2)
+    with LocalPipeline(workers=max(0, workers), chunk_rows=args.chunk_rows) as pipeline:
         status, resource = pipeline.import_file(args.file, args.company, owner, options,
                                                 progress=not args.json and sys.stderr.isatty())
     if status >= 400:
@@ -150,15 +227,17 @@ def render_summary(r: dict[str, Any]) -> str:
         f"Import {r['id']}  \"{r['name']}\"  ->  {r['owner']['type']} {r['owner']['id']}",
         f"Status: {r['status']}" + ("  (dry run: nothing was written)" if r.get("dry_run") else ""),
     ]
-    if r.get("error"):
-        lines.append(f"Error: {r['error']}")
+    # A failed import's reason is printed once, on stderr, by the caller.
     width = 28
+    created, updated = (("leads that would be created", "leads that would be updated") if r.get("dry_run")
+                        else ("leads created", "leads updated"))
+    rejected = "rows that would be rejected" if r.get("dry_run") else "rows rejected"
     lines += [
         "",
         f"{'rows in file':<{width}}{r['total_rows']:>10,}",
-        f"{'leads created':<{width}}{r['created_leads']:>10,}",
-        f"{'leads updated':<{width}}{r.get('updated_leads', 0):>10,}",
-        f"{'rows rejected':<{width}}{r['rejected_rows']:>10,}",
+        f"{created:<{width}}{r['created_leads']:>10,}",
+        f"{updated:<{width}}{r.get('updated_leads', 0):>10,}",
+        f"{rejected:<{width}}{r['rejected_rows']:>10,}",
     ]
     for reason, n in sorted(r["rejections"].items(), key=lambda kv: (-kv[1], kv[0])):
         if reason != "unprocessed":
@@ -172,7 +251,7 @@ def render_summary(r: dict[str, Any]) -> str:
     if r.get("rate_rows_per_second"):
         lines.append(f"{'rate (rows/s)':<{width}}{r['rate_rows_per_second']:>10,.0f}")
     if r["rejected_rows"]:
-        lines.append(f"\nRejected rows: leadimport errors {r['id']} --csv > errors.csv")
+        lines.append(f"\nRejected rows: {command_name()} errors {r['id']} --csv > errors.csv")
     return "\n".join(lines)
 
 
@@ -183,11 +262,12 @@ def _api(company: int, method: str, path: str, query: dict[str, str] | None = No
 
 
 def _with_stores(fn: Any) -> Any:
-    """Run a read command with the local services up (started here when not configured)."""
+    """Run a command with the local stores up (attached to, or started when none run); no moto server, no
+    worker processes: these commands only read and write PostgreSQL and Redis (`errors --csv` needs S3)."""
     def wrapper(args: argparse.Namespace) -> int:
         from leadimport_local.pipeline import LocalPipeline
 
-        with LocalPipeline(workers=0) as _:
+        with LocalPipeline(workers=0, aws=bool(getattr(args, "csv", False))) as _:
             return int(fn(args))
     return wrapper
 
@@ -242,10 +322,9 @@ def cmd_list(args: argparse.Namespace) -> int:
 @_with_stores
 def cmd_errors(args: argparse.Namespace) -> int:
     if args.csv:
-        status, _, text = _api(args.company, "GET", f"/imports/{args.import_id}/errors.csv")
+        status, body, text = _api(args.company, "GET", f"/imports/{args.import_id}/errors.csv")
         if status != 200:
-            print(f"leadimport: {json.loads(text).get('message')}", file=sys.stderr)
-            return EXIT_INTERNAL
+            return _refused(status, body)
         sys.stdout.write(text)
         return EXIT_OK
     cursor: str | None = None
@@ -303,6 +382,20 @@ def cmd_reset(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_stop(args: argparse.Namespace) -> int:
+    from leadimport_local.runner import LocalServices
+    from leadimport_local.shared_servers import ServersInUseError
+
+    services = LocalServices.for_cli()
+    try:
+        stopped = services.stop_shared()
+    except ServersInUseError as exc:
+        print(f"leadimport: {exc}; stop that first", file=sys.stderr)
+        return EXIT_REJECTED
+    print(f"Stopped: {', '.join(stopped)}." if stopped else "No local servers were running.")
+    return EXIT_OK
+
+
 def cmd_migrate(args: argparse.Namespace) -> int:
     from leadimport.store.db import Database
     from leadimport_local.migrations import migrate
@@ -342,8 +435,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(f"Importing {path} into schedule 1 of the demo company, scrubbing against the company's call history\n"
           f"(options: {options}; the file has every kind of bad row)...", file=sys.stderr)
     code = main(["import", str(path), "--schedule", "1", "--workers", str(args.workers), "--options", str(options)])
-    print("\nNext: `leadimport serve` and open http://127.0.0.1:8000/ for the upload page;"
-          " `leadimport owners` lists schedules and offers.", file=sys.stderr)
+    prog = command_name()
+    print(f"\nNext: `{prog} serve` and open http://127.0.0.1:8000/ for the upload page;"
+          f" `{prog} owners` lists schedules and offers.", file=sys.stderr)
     return code
 
 
@@ -351,7 +445,7 @@ _COMMANDS = {
     "import": cmd_import, "status": cmd_status, "list": cmd_list, "cancel": _on_import("POST", "/cancel"),
     "undo": _on_import("POST", "/undo"),
     "errors": cmd_errors, "tokens": cmd_tokens, "owners": cmd_owners,
-    "reset": cmd_reset, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
+    "reset": cmd_reset, "stop": cmd_stop, "migrate": cmd_migrate, "demo": cmd_demo, "serve": cmd_serve,
 }
 
 __all__ = ["main", "render_summary"]

@@ -37,7 +37,9 @@ def call_api(company: int | None, method: str, path: str, *, body: Any = None,
     A 303 (a large errors.csv handed out through S3) is followed, as a browser would."""
     from leadimport_local.events import LambdaContext
 
-    response = load_handler("api")(make_api_request(method, path, body=body, company_id=company, query=query),
+    api = load_handler("api")
+    handler_logs_to_stderr()
+    response = api(make_api_request(method, path, body=body, company_id=company, query=query),
                                    LambdaContext(function_name="api", timeout_seconds=30))
     location = (response.get("headers") or {}).get("Location")
     if int(response["statusCode"]) == 303 and location:
@@ -57,11 +59,21 @@ def call_api(company: int | None, method: str, path: str, *, body: Any = None,
     return int(response["statusCode"]), parsed, text
 
 
+# Where no moto server runs (the read commands), the AWS endpoint is a closed local port: a call that was not
+# expected fails at once instead of reaching out to AWS.
+NO_AWS_ENDPOINT = "http://127.0.0.1:9"
+
+
 class LocalPipeline:
-    def __init__(self, workers: int = 2, *, fresh: bool = False, chunk_rows: int | None = None):
+    """The local stores, and with `aws` a moto server holding the bucket and queues; with `workers` > 0 the
+    splitter, worker and sweeper processes. A command that only reads (status, list, tokens, owners...) takes
+    `aws=False`: nothing of moto is loaded (its import alone takes ~2 s)."""
+
+    def __init__(self, workers: int = 2, *, fresh: bool = False, chunk_rows: int | None = None, aws: bool = True):
         self.workers = workers
         self.fresh = fresh
         self.chunk_rows = chunk_rows
+        self.with_aws = aws
         self.services = LocalServices.for_cli()
         self._moto: Any = None
         self.aws: LocalAws | None = None
@@ -70,10 +82,10 @@ class LocalPipeline:
         self._targets: list[tuple[Any, str]] = []
         self._supervisor: threading.Thread | None = None
         self.restarts = 0
+        self._saved_env: dict[str, str] = {}
 
     def __enter__(self) -> LocalPipeline:
-        from moto.server import ThreadedMotoServer
-
+        self._saved_env = dict(os.environ)  # put back on exit: the next pipeline in this process starts afresh
         for k, v in FAKE_AWS_ENV.items():
             os.environ[k] = v
         self.services.start()
@@ -81,16 +93,19 @@ class LocalPipeline:
         if self.fresh:
             self._wipe()
         prepare_database(self.services.database_url, seed=True)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.aws = LocalAws(endpoint_url=f"http://{host}:{port}").setup()
         env = {
             "DATABASE_URL": self.services.database_url,
             "REDIS_URL": self.services.redis_url,
             "REDIS_KEY_PREFIX": os.environ.get("REDIS_KEY_PREFIX", "li"),
-            **self.aws.handler_env(),
         }
+        if self.with_aws:
+            self._moto = _moto_server()
+            self._moto.start()
+            host, port = self._moto.get_host_and_port()
+            self.aws = LocalAws(endpoint_url=f"http://{host}:{port}").setup()
+            env.update(self.aws.handler_env())
+        else:
+            env.update(LocalAws(endpoint_url=NO_AWS_ENDPOINT).handler_env())
         if self.chunk_rows:
             env["CHUNK_ROWS"] = str(self.chunk_rows)
         # Keep moto's queue shallow: its cost grows with depth and would eat the workers' CPU.
@@ -111,6 +126,9 @@ class LocalPipeline:
         if self._moto is not None:
             self._moto.stop()
         self.services.stop()
+        os.environ.clear()
+        os.environ.update(self._saved_env)
+        roots.reset()
 
     def _wipe(self) -> None:
         import redis
@@ -194,21 +212,61 @@ class LocalPipeline:
         self._procs = []
 
     def run_until_done(self, company: int, import_id: str, *, progress: bool = False) -> dict[str, Any]:
+        """Poll the status API until the import is final. Without worker processes (a small file) this process
+        plays the splitter and the worker itself, handing them the same events from the same queues."""
         bar = ProgressBar(enabled=progress)
         resource: dict[str, Any] = {}
         started = time.monotonic()
+        aws = None if self._procs else self.aws
+        if aws is not None:
+            splitter, worker = load_handler("splitter"), load_handler("worker")
+            handler_logs_to_stderr()
         try:
             while True:
+                moved = aws.deliver_s3_events(splitter) + aws.deliver_chunks(worker) if aws is not None else 0
                 _, resource, _ = call_api(company, "GET", f"/imports/{import_id}")
                 bar.update(resource)
                 if _finished(resource):
                     break
-                # Quick at first (small imports end in seconds), then once a second: each look is an API call
-                # in this process (5 a second cost ~5 us of CPU per row of a 1M-row import).
-                time.sleep(0.2 if time.monotonic() - started < 5 else 1.0)
+                if not moved:
+                    # Quick at first (small imports end in seconds), then once a second: each look is an API
+                    # call in this process (5 a second cost ~5 us of CPU per row of a 1M-row import).
+                    time.sleep(0.05 if aws is not None else (0.2 if time.monotonic() - started < 5 else 1.0))
         finally:
             bar.close()
         return resource
+
+
+def handler_logs_to_stderr() -> None:
+    """The handlers log on stdout, as in Lambda; run inside a command, stdout is the command's output (`--json`):
+    their log handlers write to stderr instead, as the worker processes' do."""
+    import logging
+
+    for logger in [logging.getLogger(), *logging.Logger.manager.loggerDict.values()]:
+        for handler in getattr(logger, "handlers", []):
+            if isinstance(handler, logging.StreamHandler) and handler.stream in (sys.stdout, sys.__stdout__):
+                handler.setStream(sys.stderr)
+
+
+def _moto_server() -> Any:
+    """moto's threaded server, stopping in ~0.05 s instead of up to 0.5 s (werkzeug's default poll interval:
+    a quarter of a small import's wall time was this wait)."""
+    from moto.moto_server.werkzeug_app import (
+        DomainDispatcherApplication,
+        MotoRequestHandler,
+        create_backend_app,
+    )
+    from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
+
+    class _QuickStopMotoServer(ThreadedMotoServer):
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            self._server = make_server(self._ip_address, self._port, app, True, request_handler=MotoRequestHandler)
+            self._server_ready_event.set()
+            self._server.serve_forever(poll_interval=0.05)
+
+    return _QuickStopMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
 
 
 def _finished(r: dict[str, Any]) -> bool:
@@ -273,26 +331,34 @@ def _attach_aws() -> LocalAws:
 
 
 class ProgressBar:
-    """rows processed of total, rate, ETA; on a terminal only."""
+    """Rows done of the file's rows (estimated from the bytes read while the file is split: `~`), rate, ETA; on a
+    terminal only. The shown share never goes backwards: an estimate that drops a little leaves the bar where it
+    was."""
 
     def __init__(self, enabled: bool, width: int = 30):
         self.enabled = enabled
         self.width = width
         self._shown = False
+        self.shown_fraction = 0.0
+
+    def line(self, r: dict[str, Any]) -> str:
+        done = r.get("processed_rows", 0) + r.get("unprocessed_rows", 0)
+        self.shown_fraction = max(self.shown_fraction, float(r.get("progress") or 0.0))
+        frac = self.shown_fraction
+        filled = int(frac * self.width)
+        estimate = r.get("estimated_total_rows")
+        approximate = r["status"] in ("queued", "splitting")  # the file's rows are estimated until it is split
+        of = "?" if estimate is None else f"{'~' if approximate else ''}{estimate:,}"
+        rate = r.get("rate_rows_per_second")
+        eta = r.get("eta_seconds")
+        return (f"\r{r['status']:<11} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%} "
+                f"{done:>10,}/{of:<11} rows" + (f"  {rate:,.0f} rows/s" if rate else "")
+                + (f"  ETA {eta:,.0f}s" if eta is not None else "") + "   ")
 
     def update(self, r: dict[str, Any]) -> None:
         if not self.enabled:
             return
-        total = r.get("total_rows") or 0
-        done = r.get("processed_rows", 0) + r.get("unprocessed_rows", 0)
-        frac = min(done / total, 1.0) if total else 0.0
-        filled = int(frac * self.width)
-        rate = r.get("rate_rows_per_second")
-        eta = r.get("eta_seconds")
-        text = (f"\r{r['status']:<11} [{'#' * filled}{'.' * (self.width - filled)}] {frac:6.1%} "
-                f"{done:>10,}/{total:<10,} rows" + (f"  {rate:,.0f} rows/s" if rate else "")
-                + (f"  ETA {eta:,.0f}s" if eta is not None else "") + "   ")
-        sys.stderr.write(text)
+        sys.stderr.write(self.line(r))
         sys.stderr.flush()
         self._shown = True
 

@@ -25,6 +25,7 @@ from typing import Any
 
 from leadimport_local.events import LambdaContext, make_sqs_batch
 from leadimport_local.servers import LocalPostgres, LocalRedis, _RunAs
+from leadimport_local.shared_servers import ServersInUse, stop_servers
 from leadimport_local.wiring import LocalWiring, load_wiring
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -47,7 +48,11 @@ def local_dir() -> Path:
 
 @dataclass
 class LocalServices:
-    """PostgreSQL and Redis for the local runner (persistent under .local/) or a test session (temp dir)."""
+    """PostgreSQL and Redis for the local runner (persistent under .local/) or a test session (temp dir).
+
+    Persistent ones are the shared servers of that folder (shared_servers.py): attached to when they run,
+    started (and left running for the next command) when they do not. Throwaway ones belong to this
+    process and stop with it."""
 
     data_dir: Path
     persist: bool = True
@@ -55,10 +60,11 @@ class LocalServices:
     redis_url: str | None = None
     _pg: LocalPostgres | None = None
     _redis: LocalRedis | None = None
+    _shared: ServersInUse | None = None
 
     @classmethod
     def for_cli(cls) -> LocalServices:
-        return cls(local_dir(), persist=True, database_url=os.environ.get("DATABASE_URL") or None,
+        return cls(local_dir().resolve(), persist=True, database_url=os.environ.get("DATABASE_URL") or None,
                    redis_url=os.environ.get("REDIS_URL") or None)
 
     @classmethod
@@ -72,6 +78,11 @@ class LocalServices:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self.persist:
             self.data_dir.chmod(0o755)
+            if not (self.database_url and self.redis_url):
+                self._shared = ServersInUse(self.data_dir, self._postgres_dir()).attach()
+                self.database_url = self.database_url or self._shared.database_url
+                self.redis_url = self.redis_url or self._shared.redis_url
+            return self
         if not self.database_url:
             self._pg = LocalPostgres(self._postgres_dir(), fast_unsafe=not self.persist)
             self.database_url = self._pg.start()
@@ -79,6 +90,10 @@ class LocalServices:
             self._redis = LocalRedis(self.data_dir / "redis", persist=self.persist)
             self.redis_url = self._redis.start()
         return self
+
+    def stop_shared(self) -> list[str]:
+        """Stop this folder's shared servers (`leadimport stop`); ServersInUseError while a process uses them."""
+        return stop_servers(self.data_dir, self._postgres_dir())
 
     def _postgres_dir(self) -> Path:
         """Where PostgreSQL keeps its data. As root it runs as `nobody`, which cannot enter a project that
@@ -93,6 +108,10 @@ class LocalServices:
         return fallback / "postgres"
 
     def stop(self) -> None:
+        """Throwaway servers stop; shared ones keep running for the next command (this process lets go)."""
+        if self._shared:
+            self._shared.release()
+            self._shared = None
         if self._redis:
             self._redis.stop()
         if self._pg:

@@ -8,7 +8,8 @@
   authorizer does deployed. Without it (or with anything else) the event has no authorizer and the
   API answers 401.
 * `/local/owners` (local only, same dev authorizer) lists the company's schedules and offers for
-  the page's owner select; `/local/lifecycle` gives the page the import statuses and transitions.
+  the page's owner select; `/local/lifecycle` gives the page the import statuses and transitions;
+  `/local/reasons` the reason and warning codes in words.
 * `/` and the page's files come from ./static.
 * The pipeline (`LocalPipeline`: stores, a moto server with the bucket and queues, the splitter and
   worker processes) runs while the server serves. The browser uploads the file straight to the moto
@@ -230,6 +231,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._owners(app)
             elif path == "/local/lifecycle":
                 self._send_json(200, lifecycle())
+            elif path == "/local/reasons":
+                self._send_json(200, reason_words())
             elif self.command in ("GET", "HEAD"):
                 self._static(path)
             else:
@@ -336,6 +339,13 @@ def running_server(port: int = 8000, *, workers: int = 2, host: str = "127.0.0.1
         os.environ.clear()
         os.environ.update(saved)
         roots.reset()
+
+
+def reason_words() -> dict[str, str]:
+    """Each rejection reason and warning code in words, for the page's tables (leadimport.reasons.WORDS)."""
+    from leadimport.reasons import WORDS
+
+    return {str(code): words for code, words in WORDS.items()}
 
 
 def lifecycle() -> dict[str, Any]:

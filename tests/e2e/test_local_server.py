@@ -54,7 +54,7 @@ def create_import(server: LocalServer, company: int = 1, **options: Any) -> dict
     return dict(r.json())
 
 
-def wait_for(server: LocalServer, import_id: str, statuses: set[str], seconds: float = 15) -> dict[str, Any]:
+def wait_for(server: LocalServer, import_id: str, statuses: set[str], seconds: float = 600) -> dict[str, Any]:
     deadline = time.monotonic() + seconds
     while True:
         r = requests.get(f"{server.url}/api/imports/{import_id}", headers=auth(1), timeout=TIMEOUT)
@@ -98,6 +98,8 @@ def test_the_api_wants_the_dev_authorizer_and_scopes_imports_by_company(api_serv
     lifecycle = requests.get(f"{local_server.url}/local/lifecycle", timeout=TIMEOUT).json()
     assert lifecycle["final"] == ["cancelled", "completed", "failed"] and ["processing", "completed"] in lifecycle[
         "transitions"]
+    words = requests.get(f"{local_server.url}/local/reasons", timeout=TIMEOUT).json()
+    assert words["duplicate_lead"].startswith("a live lead for this phone") and "invalid_phone" in words
     page = requests.get(f"{local_server.url}/", timeout=TIMEOUT)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
     assert "Upload and preview" in page.text

@@ -74,6 +74,10 @@ def test_default_name_is_owner_and_date(pipeline_env: LocalAws) -> None:
     ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"add_to_schedule_id": 1}},
      "contradictory_options", "already targets"),
     ({"owner": {"type": "schedule", "id": 1}, "scrub": {"dialed": True}}, "invalid_request", "scope"),
+    ({"owner": {"type": "schedule", "id": 1}, "lead_managment": {}}, "invalid_request",
+     "lead_managment: unknown option (did you mean lead_management?)"),
+    ({"owner": {"type": "schedule", "id": 1}, "scrub": {"scope": "company", "dispositon": []}}, "invalid_request",
+     "did you mean scrub.dispositions?"),
     ({"owner": {"type": "offer", "id": 1}, "default_country": "Narnia"}, "invalid_request", "Narnia"),
     ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"move_to_schedule_id": 3}}, "unknown_schedule", "3"),
     ({"owner": {"type": "schedule", "id": 1}, "lead_management": {"move_to_schedule_id": 2, "expire_existing": True}},
@@ -90,6 +94,17 @@ def test_bad_requests_are_rejected_with_a_code_and_a_sentence(pipeline_env: Loca
     status, problem, _ = call_api(1, "POST", "/imports", body=body)
     assert status == 422
     assert problem["code"] == code and words in problem["message"]
+
+
+def test_every_invalid_option_is_named_at_once_in_words(pipeline_env: LocalAws) -> None:
+    status, problem, _ = call_api(1, "POST", "/imports", body={
+        "owner": {"type": "schedule", "id": 1}, "dry_run": "maybe", "scrub": {"dialed": True}, "duplicates": "all"})
+    assert status == 422
+    fields = [e["field"] for e in problem["errors"]]
+    assert {"dry_run", "duplicates"} <= set(fields)
+    for field in fields:
+        assert f"{field}:" in problem["message"]
+    assert "Value error" not in problem["message"] and "Value error" not in str(problem["errors"])
 
 
 def test_list_is_newest_first_with_cursor_pagination_and_status_filter(pipeline_env: LocalAws) -> None:

@@ -9,7 +9,9 @@ Checks that need the database (every referenced id belongs to the company) are m
 
 from __future__ import annotations
 
+import difflib
 import json
+import typing
 from collections.abc import Mapping, Sequence
 from typing import Annotated, Any, Literal
 
@@ -254,24 +256,50 @@ def referenced_ids(owner: Owner, options: ImportOptions) -> dict[str, list[int]]
     return refs
 
 
+def _fields_at(path: Sequence[Any]) -> list[str]:
+    """The option names a JSON object at `path` (inside an import request) may hold; [] when it is not an object."""
+    model: type[BaseModel] | None = ImportRequest
+    for name in path:
+        field = model.model_fields.get(str(name)) if model is not None else None
+        if field is None:
+            return []
+        candidates = [field.annotation, *typing.get_args(field.annotation)]
+        model = next((c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)), None)
+        if model is None:
+            return []
+    return list(model.model_fields) if model is not None else []
+
+
+def _sentence(error: Mapping[str, Any], path: Sequence[Any]) -> str:
+    message = str(error.get("msg", "not valid"))
+    for prefix in ("Value error, ", "Assertion failed, "):
+        if message.startswith(prefix):
+            message = message[len(prefix):]
+    if error.get("type") == "extra_forbidden" and path:
+        known = _fields_at(path[:-1])
+        close = difflib.get_close_matches(str(path[-1]), known, n=1, cutoff=0.6)
+        message = "unknown option" + (f" (did you mean {'.'.join(map(str, [*path[:-1], close[0]]))}?)" if close else "")
+    elif error.get("type") == "missing":
+        message = "required"
+    return message
+
+
 def describe_errors(errors: Sequence[Mapping[str, Any]]) -> list[dict[str, str]]:
-    """Pydantic's errors as {field, message} for people: no "Value error, " prefix, the field as a dotted path."""
+    """Pydantic's errors as {field, message} for people: no "Value error, " prefix, the field as a dotted path,
+    "unknown option; did you mean lead_management?" for a misspelt option name."""
     out = []
     for e in errors:
-        field = ".".join(str(p) for p in e.get("loc", ()) if p != "body")
-        message = str(e.get("msg", "not valid"))
-        for prefix in ("Value error, ", "Assertion failed, "):
-            if message.startswith(prefix):
-                message = message[len(prefix):]
-        out.append({"field": field, "message": message})
+        path = [p for p in e.get("loc", ()) if p != "body"]
+        out.append({"field": ".".join(str(p) for p in path), "message": _sentence(e, path)})
     return out
 
 
 def first_error_sentence(errors: Sequence[Mapping[str, Any]]) -> str:
-    """The sentence the API answers (and a dropped file's failed import carries) for invalid options."""
+    """The sentence the API answers (and a dropped file's failed import carries) for invalid options: every error,
+    each with its field, so a user fixes them all at once."""
     described = describe_errors(errors) or [{"field": "", "message": "invalid request"}]
-    first = described[0]
-    return f"{first['message']} ({first['field']})" if first["field"] else first["message"]
+    parts = [f"{d['field']}: {d['message']}" if d["field"] else d["message"] for d in described]
+    return "; ".join(parts)
 
 
 def parse_options(raw: str | bytes | Mapping[str, Any]) -> ImportOptions:

@@ -81,3 +81,43 @@ class WarningNote:
     code: str
     column: str
     message: str
+
+
+# Each code in words, for people (the page's tables, the CLI's summary). Every code has its words: a test checks.
+WORDS: dict[str, str] = {
+    Reason.MISSING_PHONE: "no phone number (caller_id is empty)",
+    Reason.INVALID_PHONE: "not a valid phone number",
+    Reason.DUPLICATE_IN_FILE: "the same phone number earlier in the file",
+    Reason.BLACKLISTED: "the phone number is blacklisted",
+    Reason.SCRUBBED_EXISTING: "scrubbed: a lead with this phone already exists",
+    Reason.SCRUBBED_DIALED: "scrubbed: this phone was already dialed",
+    Reason.SCRUBBED_CONNECTED: "scrubbed: a call with this phone already connected",
+    Reason.SCRUBBED_CONVERTED: "scrubbed: this phone already converted",
+    Reason.SCRUBBED_OPTED_OUT: "scrubbed: the contact opted out",
+    Reason.SCRUBBED_DISPOSITION: "scrubbed: a call with this phone had an excluded disposition",
+    Reason.MALFORMED_ROW: "the row could not be read as CSV (quotes or columns)",
+    Reason.INVALID_ENCODING: "the row has characters that are not valid text in the file's encoding",
+    Reason.VALUE_TOO_LONG: "a value is longer than allowed",
+    Reason.FAILED_VALIDATION: "failed a validation the import asked for",
+    Reason.SCRUBBED_BLOCKED: "scrubbed: the contact is blocked",
+    Reason.DUPLICATE_LEAD: "a live lead for this phone already exists on this schedule or offer",
+    Reason.UNPROCESSED: "not processed: the import was cancelled first",
+    RowWarning.ENCODING_FALLBACK: "the file was read as Windows-1252, not UTF-8",
+    RowWarning.UNNAMED_COLUMNS_IGNORED: "columns without a name were ignored",
+    RowWarning.PHONE_EXTENSION: "an extension was split off into the extension token",
+    RowWarning.PHONE_POSSIBLE_ONLY: "the phone number is possible but not known to be valid",
+    RowWarning.EMAIL_DROPPED: "the email was not valid and was left out",
+    RowWarning.EXPIRES_IN_DROPPED: "expires_in was not a number of hours and was left out",
+    RowWarning.REMOTE_IP_DROPPED: "remote_ip was not an IP address and was left out",
+    RowWarning.UNKNOWN_COUNTRY: "the country was not understood: the default country applied",
+    RowWarning.LEAD_PRIORITY_DROPPED: "lead_priority was not 0 to 1000: the default applied",
+    RowWarning.TRAFFIC_SOURCE_DROPPED: "the traffic source is not one of yours: the default applied",
+    RowWarning.BUYERS_DROPPED: "a buyer that is not one of yours was left out",
+    RowWarning.NOT_ENROLLED_OPTED_OUT: "the contact opted out: the lead takes inbound calls but gets no schedule run",
+    RowWarning.NOT_ENROLLED_BLOCKED: "the contact is blocked: the lead takes inbound calls but gets no schedule run",
+    RowWarning.SCHEDULE_STOPPED: "Manage Schedule stopped the existing lead's run",
+    RowWarning.SCHEDULE_STARTED: "Manage Schedule started the existing lead's run",
+    RowWarning.SCHEDULE_RESTARTED: "Manage Schedule restarted the existing lead's run at the first action",
+    RowWarning.NUL_REMOVED: "NUL characters (byte 0) were removed from a value",
+    RowWarning.VALUE_TOO_LONG_DROPPED: "a value over the field limit was left out (the lead was kept)",
+}

@@ -185,6 +185,14 @@ def sweeps() -> SweepSettings:
     return SweepSettings.from_env()
 
 
+def tracing_enabled() -> bool:
+    """Powertools' rule: traced inside Lambda (not SAM local, not Chalice), unless POWERTOOLS_TRACE_DISABLED."""
+    if os.environ.get("POWERTOOLS_TRACE_DISABLED", "false").strip().lower() in ("1", "true", "yes", "on"):
+        return False
+    in_lambda = bool(os.environ.get("LAMBDA_TASK_ROOT"))
+    return in_lambda and not (os.environ.get("AWS_SAM_LOCAL") or os.environ.get("AWS_CHALICE_CLI_MODE"))
+
+
 def clear_cache() -> None:
     """Tests and the local runner change the environment between runs."""
     for f in (database, redis, storage, splitter, queue, continuation, api, sweeps):

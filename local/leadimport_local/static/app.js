@@ -73,7 +73,12 @@ function showStep(step) {
   for (const li of document.querySelectorAll("#steps li")) {
     const i = order.indexOf(li.dataset.step), j = order.indexOf(step);
     li.className = i === j ? "active" : i < j ? "done" : "";
+    if (i === j) li.setAttribute("aria-current", "step");
+    else li.removeAttribute("aria-current");
   }
+  // Keyboard and screen-reader users land on the new step's heading, not on <body>.
+  const heading = $(step).querySelector("h1, h2");
+  if (heading) heading.focus({ preventScroll: true });
 }
 
 const fmt = (n) => (n === null || n === undefined ? "–" : Number(n).toLocaleString("en-US"));
@@ -213,7 +218,8 @@ async function showPreview() {
   tbody.replaceChildren();
   for (const column of p.header) {
     const target = p.proposed_mapping[column];
-    const input = el("input", { type: "text", list: "targets", "data-column": column, placeholder: "skip this column" });
+    const input = el("input", { type: "text", list: "targets", "data-column": column, placeholder: "skip this column",
+      "aria-label": `Import the column ${column} as` });
     input.value = target || "";
     tbody.append(el("tr", {}, el("td", {}, el("code", { text: column })), el("td", {}, input)));
   }
@@ -275,7 +281,96 @@ async function loadLifecycle() {
   try { FINAL = (await fetch("/local/lifecycle").then((r) => r.json())).final; } catch (_) { /* keep the default */ }
 }
 
+// Final, and for a cancelled import every row counted: its chunks still queued are counted unprocessed as they
+// are skipped, after the status changed (the CLI waits the same way).
+function settled(r) {
+  if (!FINAL.includes(r.status)) return false;
+  return r.status !== "cancelled" || (r.processed_rows + r.unprocessed_rows >= (r.total_rows || 0));
+}
+
+// Each import has its own URL (#/imports/ID): a reload or a shared link opens it again.
+function rememberUrl(r) {
+  const hash = `#/imports/${r.id}`;
+  if (location.hash !== hash) history.replaceState(null, "", hash);
+}
+
+async function openFromUrl() {
+  const m = /^#\/imports\/([0-9a-f-]{36})$/.exec(location.hash);
+  if (!m) return;
+  try {
+    current = await api("GET", `/imports/${m[1]}`);
+    if (settled(current)) showResult(current);
+    else if (current.status === "awaiting_confirmation") { await showPreview(); }
+    else followProgress();
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+async function loadHistory() {
+  const tbody = $("history-table").tBodies[0];
+  try {
+    const page = await api("GET", "/imports?limit=10");
+    tbody.replaceChildren();
+    if (!page.items.length) tbody.append(el("tr", {}, el("td", { class: "muted", colspan: "6", text: "No imports yet" })));
+    for (const r of page.items) {
+      tbody.append(el("tr", {},
+        el("td", {}, el("a", { href: `#/imports/${r.id}`, text: r.name || r.id })),
+        el("td", { text: r.status }), el("td", { class: "num", text: fmt(r.total_rows) }),
+        el("td", { class: "num", text: fmt(r.created_leads) }), el("td", { class: "num", text: fmt(r.rejected_rows) }),
+        el("td", { text: r.started_at ? new Date(r.started_at).toLocaleString() : "–" })));
+    }
+  } catch (e) {
+    tbody.replaceChildren(el("tr", {}, el("td", { colspan: "6", text: `Cannot list imports: ${e.message}` })));
+  }
+}
+
+async function onCancelRunning() {
+  showAlert("");
+  try {
+    current = await api("POST", `/imports/${current.id}/cancel`);
+    renderProgress(current);
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
+async function onUndo() {
+  showAlert("");
+  $("undo").disabled = true;
+  try {
+    current = await api("POST", `/imports/${current.id}/undo`);
+    showResult(current);
+    showAlert(`Undone: ${fmt(current.undone_leads || 0)} leads put back as they were.`, "info");
+  } catch (e) {
+    showAlert(e.message);
+  } finally {
+    $("undo").disabled = false;
+  }
+}
+
+// The rejected rows, a page at a time: row, reason, the sentence saying why, the row's values.
+let errorsCursor = null;
+async function loadErrors(first) {
+  const tbody = $("rs-errors").tBodies[0];
+  if (first) { tbody.replaceChildren(); errorsCursor = null; }
+  try {
+    const page = await api("GET", `/imports/${current.id}/errors?limit=20${errorsCursor ? `&cursor=${encodeURIComponent(errorsCursor)}` : ""}`);
+    if (first && !page.items.length) tbody.append(el("tr", {}, el("td", { class: "muted", colspan: "4", text: "No rejected rows" })));
+    for (const e of page.items) {
+      const values = Object.entries(e.values || {}).map(([k, v]) => `${k}: ${v}`).join(", ");
+      tbody.append(el("tr", {}, el("td", { class: "num", text: String(e.row) }), el("td", {}, inWords(e.reason)),
+        el("td", { text: e.message }), el("td", { text: values })));
+    }
+    errorsCursor = page.next_cursor;
+    $("errors-more").hidden = !errorsCursor;
+  } catch (e) {
+    showAlert(e.message);
+  }
+}
+
 function followProgress() {
+  rememberUrl(current);
   $("progress-name").textContent = current.name;
   showStep("progress");
   renderProgress(current);
@@ -284,7 +379,7 @@ function followProgress() {
     try {
       current = await api("GET", `/imports/${current.id}`);
       renderProgress(current);
-      if (FINAL.includes(current.status)) return showResult(current);
+      if (settled(current)) return showResult(current);
     } catch (e) {
       showAlert(e.message);
     }
@@ -293,25 +388,42 @@ function followProgress() {
   pollTimer = setTimeout(tick, POLL_MS);
 }
 
+// The bar never goes backwards: while the file is split its row count is an estimate (from the bytes read),
+// which may drop a little; the bar then stays where it was.
+let shownProgress = { id: null, value: 0 };
+
 function renderProgress(r) {
   const done = (r.processed_rows || 0) + (r.unprocessed_rows || 0);
-  const pct = Math.round((r.progress || 0) * 1000) / 10;
+  if (shownProgress.id !== r.id) shownProgress = { id: r.id, value: 0 };
+  shownProgress.value = Math.max(shownProgress.value, r.progress || 0);
+  const pct = Math.round(shownProgress.value * 1000) / 10;
   $("bar-fill").style.width = `${pct}%`;
+  $("bar").setAttribute("aria-valuenow", String(pct));
   $("pg-status").textContent = r.status;
   $("pg-processed").textContent = fmt(done);
-  $("pg-total").textContent = r.total_rows ? fmt(r.total_rows) : "?";
+  const estimated = r.estimated_total_rows;
+  const approximate = ["queued", "splitting"].includes(r.status);
+  $("pg-total").textContent = estimated == null ? "?" : `${approximate ? "~" : ""}${fmt(estimated)}`;
   $("pg-rate").textContent = r.rate_rows_per_second ? `${fmt(Math.round(r.rate_rows_per_second))} rows/s` : "–";
   $("pg-eta").textContent = duration(r.eta_seconds);
+  $("pg-cancel").hidden = FINAL.includes(r.status) || r.status === "cancelled";
 }
 
 // ---- step 4: result ---------------------------------------------------------------------------
+
+// Reason and warning codes in words (leadimport.reasons.WORDS through /local/reasons); the code stays beside them.
+let WORDS = {};
+async function loadWords() {
+  try { WORDS = await fetch("/local/reasons").then((r) => r.json()); } catch (_) { /* codes alone */ }
+}
+const inWords = (code) => el("span", {}, WORDS[code] ? `${WORDS[code]} ` : "", el("code", { class: "muted", text: code }));
 
 function countsTable(id, counts, empty) {
   const tbody = $(id).tBodies[0];
   tbody.replaceChildren();
   const entries = Object.entries(counts || {}).filter(([, n]) => n).sort((a, b) => b[1] - a[1]);
   if (!entries.length) tbody.append(el("tr", {}, el("td", { class: "muted", text: empty })));
-  for (const [code, n] of entries) tbody.append(el("tr", {}, el("td", {}, el("code", { text: code })), el("td", { class: "num", text: fmt(n) })));
+  for (const [code, n] of entries) tbody.append(el("tr", {}, el("td", {}, inWords(code)), el("td", { class: "num", text: fmt(n) })));
 }
 
 function showResult(r) {
@@ -338,7 +450,11 @@ function showResult(r) {
   countsTable("rs-warnings", r.warnings, "No warnings");
   $("rs-id").textContent = `import ${r.id}`;
   const link = $("errors-link");
-  link.hidden = !r.rejected_rows && r.status !== "completed";
+  link.hidden = !r.rejected_rows && !r.unprocessed_rows && r.status !== "completed";
+  $("undo").hidden = !(r.status === "completed" && r.undone_leads === null && !r.dry_run);
+  rememberUrl(r);
+  loadErrors(true);
+  loadHistory();
   link.textContent = r.rejected_rows ? `Download the ${fmt(r.rejected_rows)} rejected rows (errors.csv)` : "Download errors.csv (no rejected rows)";
   showStep("result");
 }
@@ -364,6 +480,8 @@ async function onErrorsCsv(ev) {
 function onAgain() {
   clearTimeout(pollTimer);
   current = null;
+  history.replaceState(null, "", location.pathname);
+  loadHistory();
   showAlert("");
   $("file").value = "";
   showStep("details");
@@ -377,7 +495,12 @@ document.addEventListener("DOMContentLoaded", () => {
   $("cancel").addEventListener("click", onCancel);
   $("errors-link").addEventListener("click", onErrorsCsv);
   $("again").addEventListener("click", onAgain);
-  $("company").addEventListener("change", loadOwners);
-  loadLifecycle();
+  $("company").addEventListener("change", () => { loadOwners(); loadHistory(); });
+  $("pg-cancel").addEventListener("click", onCancelRunning);
+  $("undo").addEventListener("click", onUndo);
+  $("errors-more").addEventListener("click", () => loadErrors(false));
+  window.addEventListener("hashchange", openFromUrl);
+  Promise.all([loadLifecycle(), loadWords()]).then(openFromUrl);
   loadOwners();
+  loadHistory();
 });

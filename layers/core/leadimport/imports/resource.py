@@ -46,7 +46,12 @@ class ImportResource(_Out):
     unprocessed_rows: int = Field(ge=0)
     rejections: dict[str, int] = Field(description="Rejected rows by reason code")
     warnings: dict[str, int] = Field(description="Rows with a warning, by warning code")
-    progress: float = Field(ge=0, le=1)
+    progress: float = Field(ge=0, le=1, description=(
+        "Share of the file's rows done (processed or unprocessed). While the file is split its row count is "
+        "estimated from the bytes read so far (see estimated_total_rows)"))
+    estimated_total_rows: int | None = Field(default=None, ge=0, description=(
+        "Rows in the file: total_rows once it is split; while it is split, the rows read so far scaled by the "
+        "file's size over the bytes read; null before the first checkpoint"))
     file: FileInfo
     error: str | None = Field(description="Why the whole file was rejected (status failed)")
     undone_leads: int | None
@@ -127,18 +132,38 @@ class ImportPreview(_Out):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
+def estimated_total_rows(row: dict[str, Any]) -> int | None:
+    """The file's rows: known once it is split; before, the rows read so far times the file's size over the bytes
+    read (the split checkpoint records both). None before the first checkpoint with rows."""
+    if row["total_rows"] is not None:
+        return int(row["total_rows"])
+    offset, size = row["split_offset"], row["object_size"]
+    rows_read = max(row["split_next_row"] - 1, 0) if offset else 0
+    if not (rows_read and offset and size):
+        return None
+    return max(rows_read, round(rows_read * size / offset))
+
+
 def to_resource(row: dict[str, Any]) -> ImportResource:
     """The import resource of a lead_imports row."""
     total = row["total_rows"]
     done = row["processed_rows"] + row["unprocessed_rows"]
     status = ImportStatus(row["status"])
-    progress = 1.0 if status is ImportStatus.COMPLETED else (min(round(done / total, 4), 1.0) if total else 0.0)
+    estimate = estimated_total_rows(row)
+    if status is ImportStatus.COMPLETED:
+        progress = 1.0
+    elif total:
+        progress = min(round(done / total, 4), 1.0)
+    elif estimate:  # still split: never 1.0 before the file's last row is known
+        progress = min(round(done / estimate, 4), 0.99)
+    else:
+        progress = 0.0
     rate = eta = None
     if status in (ImportStatus.SPLITTING, ImportStatus.PROCESSING) and row["started_at"] and row["processed_rows"]:
         elapsed = max((datetime.now(UTC) - row["started_at"]).total_seconds(), 0.001)
         rate = round(row["processed_rows"] / elapsed, 1)
-        if total and rate:
-            eta = round(max(total - done, 0) / rate, 1)
+        if estimate and rate:
+            eta = round(max(estimate - done, 0) / rate, 1)
     return ImportResource(
         id=row["id"], name=row["name"], company_id=str(row["company_id"]),
         owner=OwnerRef(type=row["owner_type"], id=str(row["owner_id"])), status=status, source=row["source"],
@@ -147,7 +172,7 @@ def to_resource(row: dict[str, Any]) -> ImportResource:
         processed_rows=row["processed_rows"], created_leads=row["created_leads"], updated_leads=row["updated_leads"],
         rejected_rows=row["rejected_rows"],
         unprocessed_rows=row["unprocessed_rows"], rejections=dict(row["rejections"] or {}),
-        warnings=dict(row["warnings"] or {}), progress=progress,
+        warnings=dict(row["warnings"] or {}), progress=progress, estimated_total_rows=estimate,
         file=FileInfo(encoding=row["file_encoding"], delimiter=row["file_delimiter"], size_bytes=row["object_size"]),
         error=row["error"], undone_leads=row["undone_leads"], created_at=_iso(row["created_at"]),
         started_at=_iso(row["started_at"]), finished_at=_iso(row["finished_at"]), rate_rows_per_second=rate,

@@ -5,11 +5,13 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from leadimport import settings
-from leadimport.store.aws import UploadStore, s3_client
 from leadimport.store.db import Database, reset_shared_database, shared_database
+
+if TYPE_CHECKING:
+    from leadimport.store.aws import UploadStore
 
 T = TypeVar("T")
 _CACHED: list[Any] = []
@@ -44,8 +46,10 @@ def database() -> Database:
 
 @cached
 def upload_store() -> UploadStore:
+    from leadimport.store.aws import UploadStore
+
     s = settings.storage()
-    return UploadStore(s.bucket, s3_client(s.s3_endpoint_url))
+    return UploadStore(s.bucket, endpoint_url=s.s3_endpoint_url)
 
 
 def reset() -> None:

@@ -18,11 +18,11 @@ def chunk_importer() -> ChunkImporter:
 
 def chunk_phases() -> PhaseTimer:
     """Each phase of a chunk as an X-Ray subsegment ("## chunk facts", ...) when tracing is on; else nothing."""
+    if not settings.tracing_enabled():  # nothing of the X-Ray SDK is loaded (see leadimport.tracing)
+        return lambda _name: nullcontext()
     from aws_lambda_powertools import Tracer
 
     tracer = Tracer()
-    if tracer.disabled:
-        return lambda _name: nullcontext()
     return lambda name: tracer.provider.in_subsegment(f"## chunk {name}")
 
 

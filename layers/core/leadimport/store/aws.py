@@ -7,21 +7,24 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 from typing import Any, BinaryIO, TypeVar
-
-import boto3
-from botocore.config import Config
-from botocore.exceptions import ClientError
 
 from leadimport.csv_io.chunker import groups_within_limits
 from leadimport.messages import ChunkMessage
 
-_S3_CONFIG = Config(signature_version="s3v4", retries={"max_attempts": 5, "mode": "standard"})
-
-
-_SQS_CONFIG = Config(retries={"max_attempts": 5, "mode": "standard"})
-_session: boto3.session.Session | None = None
+# boto3 is imported on first use, not with this module: a function (or a local command) that never talks
+# to S3 or SQS does not pay its ~0.5-1 s import.
+_session: Any = None
 _session_lock = threading.Lock()
+
+
+@cache
+def _config(service: str) -> Any:
+    from botocore.config import Config
+
+    retries = {"max_attempts": 5, "mode": "standard"}
+    return Config(signature_version="s3v4", retries=retries) if service == "s3" else Config(retries=retries)
 
 
 def client(service: str, **kwargs: Any) -> Any:
@@ -35,16 +38,18 @@ def client(service: str, **kwargs: Any) -> Any:
     global _session
     with _session_lock:
         if _session is None:
+            import boto3
+
             _session = boto3.session.Session()
         return _session.client(service, **kwargs)
 
 
 def s3_client(endpoint_url: str | None = None) -> Any:
-    return client("s3", endpoint_url=endpoint_url, config=_S3_CONFIG)
+    return client("s3", endpoint_url=endpoint_url, config=_config("s3"))
 
 
 def sqs_client(endpoint_url: str | None = None) -> Any:
-    return client("sqs", endpoint_url=endpoint_url, config=_SQS_CONFIG)
+    return client("sqs", endpoint_url=endpoint_url, config=_config("sqs"))
 
 
 class _BodyRaw(io.RawIOBase):
@@ -82,9 +87,17 @@ class ObjectInfo:
 class UploadStore:
     """The upload bucket: object facts, streaming reads from a byte offset, presigned uploads."""
 
-    def __init__(self, bucket: str, client: Any | None = None):
+    def __init__(self, bucket: str, client: Any | None = None, *, endpoint_url: str | None = None):
         self.bucket = bucket
-        self.client = client or s3_client()
+        self._client = client
+        self._endpoint_url = endpoint_url
+
+    @property
+    def client(self) -> Any:
+        """The S3 client, made on first use (reading an import's status never needs it)."""
+        if self._client is None:
+            self._client = s3_client(self._endpoint_url)
+        return self._client
 
     def head(self, key: str, version_id: str | None = None) -> ObjectInfo:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -104,6 +117,8 @@ class UploadStore:
             kwargs["Range"] = f"bytes={offset}-"
         if version_id and version_id != "null" and not version_id.startswith("etag:"):
             kwargs["VersionId"] = version_id
+        from botocore.exceptions import ClientError
+
         try:
             body = self.client.get_object(**kwargs)["Body"]
         except ClientError as exc:
@@ -148,6 +163,8 @@ class UploadStore:
         source: dict[str, str] = {"Bucket": self.bucket, "Key": key}
         if version_id and version_id != "null" and not version_id.startswith("etag:"):
             source["VersionId"] = version_id
+        from botocore.exceptions import ClientError
+
         try:
             self.client.copy_object(Bucket=self.bucket, Key=new_key, CopySource=source,
                                     MetadataDirective="REPLACE", Metadata=metadata)
