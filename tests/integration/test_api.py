@@ -299,6 +299,14 @@ def test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv(p
     assert [line.split(",")[2] for line in lines[1:]] == [str(n) for n in range(1, 301)]
     assert lines[150] == ("'+19518760149,'=n149,150,unprocessed,Not imported: the import was cancelled before this part "
                           "of the file was read.")
+    # A rest of the file too big to read within an API call is named, not listed
+    from leadimport.services import imports_api
+
+    listed = imports_api.UNREAD_LISTED_BYTES
+    monkeypatch.setattr(imports_api, "UNREAD_LISTED_BYTES", 100)
+    status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
+    assert status == 200 and len(text.splitlines()) == 101
+    monkeypatch.setattr(imports_api, "UNREAD_LISTED_BYTES", listed)
     # The upload expired (lifecycle rule): the CSV still answers, with the rows the database holds
     bucket, key = pipeline_env.wiring.bucket_name, imp["upload"]["post"]["fields"]["key"]
     for version in pipeline_env.s3.list_object_versions(Bucket=bucket, Prefix=key).get("Versions", []):

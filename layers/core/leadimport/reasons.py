@@ -101,7 +101,7 @@ WORDS: dict[str, str] = {
     Reason.FAILED_VALIDATION: "failed a validation the import asked for",
     Reason.SCRUBBED_BLOCKED: "scrubbed: the contact is blocked",
     Reason.DUPLICATE_LEAD: "a live lead for this phone already exists on this schedule or offer",
-    Reason.UNPROCESSED: "not processed: the import was cancelled first",
+    Reason.UNPROCESSED: "not processed: the import stopped (cancelled or failed) first",
     RowWarning.ENCODING_FALLBACK: "the file was read as Windows-1252, not UTF-8",
     RowWarning.UNNAMED_COLUMNS_IGNORED: "columns without a name were ignored",
     RowWarning.PHONE_EXTENSION: "an extension was split off into the extension token",

@@ -197,14 +197,16 @@ def checkpoint(db: Database, import_id: str, attempt: int, offset: int, next_row
                lease_seconds: int) -> str:
     """Record the split's progress and renew its lease; returns the import's status. A split goes on only while
     it is `splitting` and the lease is still its own (else SUPERSEDED): when the import was cancelled meanwhile,
-    the import is the rows sent so far (its totals are fixed here); when it failed, nothing more is recorded."""
+    the import is the rows sent so far (its totals are fixed here); when it failed, only where the split got to is
+    recorded (the chunks just sent are listed by the workers; the part never read starts after them)."""
     rows = db.run(
         """UPDATE lead_imports SET split_offset = :o, split_next_row = :r, split_next_chunk = :c,
-                  split_lease_until = now() + make_interval(secs => :lease), updated_at = now(),
+                  split_lease_until = CASE WHEN status = 'failed' THEN NULL
+                                           ELSE now() + make_interval(secs => :lease) END, updated_at = now(),
                   total_rows = CASE WHEN status = 'cancelled' THEN :r - 1 ELSE total_rows END,
                   chunk_count = CASE WHEN status = 'cancelled' THEN :c ELSE chunk_count END,
                   split_done = (status = 'cancelled')
-           WHERE id = CAST(:id AS uuid) AND status IN ('splitting', 'cancelled') AND NOT split_done
+           WHERE id = CAST(:id AS uuid) AND status IN ('splitting', 'cancelled', 'failed') AND NOT split_done
              AND split_attempt = :a
            RETURNING status""",
         o=offset, r=next_row, c=next_chunk, lease=lease_seconds, id=import_id, a=attempt,

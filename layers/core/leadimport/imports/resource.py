@@ -64,7 +64,8 @@ class ImportResource(_Out):
         "At most this many of the import's chunks are written at the same time (null: no cap but the stack's)"))
     unread_from_row: int | None = Field(default=None, description=(
         "The import stopped (failed or cancelled) before its file was read to the end: rows from this number on "
-        "were never read. The errors CSV lists them as unprocessed, ready to import again."))
+        "were never read. The errors CSV lists them as unprocessed, ready to import again, when that part of the "
+        "file is at most 20 MB; a larger rest is imported again from the file, from this row."))
 
 
 class PresignedPost(_Out):
@@ -183,8 +184,8 @@ def to_resource(row: dict[str, Any]) -> ImportResource:
 def unread_from_row(row: dict[str, Any]) -> int | None:
     """The first row never read of an import that ended (failed, cancelled) while its file was split; None when the
     file was read to the end, or not at all (a file rejected as a whole: its error says why)."""
-    if row["status"] not in (ImportStatus.FAILED, ImportStatus.CANCELLED) or row["split_done"]:
-        return None
+    if row["status"] not in (ImportStatus.FAILED, ImportStatus.CANCELLED):
+        return None  # (a cancel's last checkpoint marks the split done at the rows sent: the rest is still unread)
     if row["split_offset"] is None or row["object_size"] is None or row["split_offset"] >= row["object_size"]:
         return None
     return int(row["split_next_row"])

@@ -68,6 +68,10 @@ class ConflictError(InvalidRequestError):
 
 
 logger = Logger(child=True)
+# The part of a stopped import's file never read is listed in errors.csv when it is at most this big: read within
+# the API's time (29 s) and disk. A larger rest is named by the import's `unread_from_row` (import the file again
+# from that row).
+UNREAD_LISTED_BYTES = 20 * 1024**2
 UPLOAD_FILE_NAME = "upload.csv"
 INLINE_CSV_LIMIT = 5_000_000  # bytes; Lambda's response limit is 6 MB
 EXPORT_URL_SECONDS = 900
@@ -231,7 +235,7 @@ class ImportsApi:
             buf.seek(0)
             buf.truncate()
         first_unread = unread_from_row(row)
-        if first_unread is not None:
+        if first_unread is not None and int(row["object_size"]) - int(row["split_offset"]) <= UNREAD_LISTED_BYTES:
             yield from self._unread_rows_csv(row, first_unread, columns, writer, buf)
         yield buf.getvalue()
 
