@@ -450,7 +450,10 @@ function showResult(r) {
   countsTable("rs-warnings", r.warnings, "No warnings");
   $("rs-id").textContent = `import ${r.id}`;
   const link = $("errors-link");
-  link.hidden = !r.rejected_rows && !r.unprocessed_rows && r.status !== "completed";
+  // A cancelled or failed import always has rows to hand back: its unprocessed rows (counted as its queued chunks
+  // are skipped, possibly after this renders) and the part of the file never read.
+  link.hidden = !r.rejected_rows && !r.unprocessed_rows && !["completed", "cancelled"].includes(r.status)
+    && r.unread_from_row == null;
   $("undo").hidden = !(r.status === "completed" && r.undone_leads === null && !r.dry_run);
   rememberUrl(r);
   loadErrors(true);
