@@ -295,18 +295,10 @@ cmd_status = _on_import("GET")
 
 @_with_stores
 def cmd_list(args: argparse.Namespace) -> int:
-    items: list[Any] = []
-    cursor: str | None = None
-    while True:
-        query = {"limit": "100", **({"status": args.status} if args.status else {}),
-                 **({"cursor": cursor} if cursor else {})}
-        status, body, _ = _api(args.company, "GET", "/imports", query)
-        if status != 200:
-            return _refused(status, body)
-        items += body["items"]
-        cursor = body.get("next_cursor")
-        if not cursor:
-            break
+    items, refused = _all_pages(args.company, "/imports", {"limit": "100",
+                                                          **({"status": args.status} if args.status else {})})
+    if refused is not None:
+        return refused
     if args.json:
         print(json.dumps(items, indent=2, ensure_ascii=False))
         return EXIT_OK
@@ -317,8 +309,6 @@ def cmd_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-
-
 @_with_stores
 def cmd_errors(args: argparse.Namespace) -> int:
     if args.csv:
@@ -327,20 +317,26 @@ def cmd_errors(args: argparse.Namespace) -> int:
             return _refused(status, body)
         sys.stdout.write(text)
         return EXIT_OK
-    cursor: str | None = None
-    items: list[Any] = []
     route = "warnings" if args.warnings else "errors"
+    items, refused = _all_pages(args.company, f"/imports/{args.import_id}/{route}", {"limit": "1000"})
+    if refused is not None:
+        return refused
+    print(json.dumps(items, indent=2, ensure_ascii=False))
+    return EXIT_OK
+
+
+def _all_pages(company: int, path: str, query: dict[str, str]) -> tuple[list[Any], int | None]:
+    """Every item of a paged API route, following next_cursor; (items, None), or ([], exit code) when refused."""
+    items: list[Any] = []
+    cursor: str | None = None
     while True:
-        query = {"limit": "1000", **({"cursor": cursor} if cursor else {})}
-        status, body, _ = _api(args.company, "GET", f"/imports/{args.import_id}/{route}", query)
+        status, body, _ = _api(company, "GET", path, {**query, **({"cursor": cursor} if cursor else {})})
         if status != 200:
-            return _refused(status, body)
+            return [], _refused(status, body)
         items += body["items"]
         cursor = body.get("next_cursor")
         if not cursor:
-            break
-    print(json.dumps(items, indent=2, ensure_ascii=False))
-    return EXIT_OK
+            return items, None
 
 
 @_with_stores
