@@ -48,6 +48,13 @@ MUTANTS = [
            "WHERE company_id = :c AND (import_id = CAST(:i AS uuid) OR import_id IS NOT NULL) AND status = 'live'",
            ("tests/integration/test_lead_lifecycle.py::test_undo_puts_back_the_database_and_redis_as_they_were_before_the_import",
             "tests/integration/test_api.py::test_undo_expires_the_imports_leads_and_tokens_and_leaves_the_rest")),
+    Mutant("the token check at completion skips the leads an import refreshed or moved", f"{CORE}/services/token_reconciliation.py",
+           "for page in (own_live_lead_keys, changed_live_lead_keys):", "for page in (own_live_lead_keys,):",
+           ("tests/integration/test_lead_lifecycle.py::test_the_check_at_completion_stamps_again_a_refreshed_leads_lost_tokens_and_leaves_an_undone_one_alone",)),
+    Mutant("the token check stamps a lost key back without reading its lead again, live, under a lock", f"{CORE}/store/leads.py",
+           "WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'live' AND (expires_at IS NULL OR expires_at > now())",
+           "WHERE id = ANY(CAST(:ids AS bigint[]))",
+           ("tests/integration/test_lead_lifecycle.py::test_the_check_at_completion_stamps_again_a_refreshed_leads_lost_tokens_and_leaves_an_undone_one_alone",)),
     Mutant("a rejected drop stays in drop/ (copied, never deleted)", f"{CORE}/store/aws.py",
            """        self.client.delete_object(Bucket=self.bucket, Key=key)
         return True""",

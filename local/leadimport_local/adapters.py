@@ -38,14 +38,18 @@ class ShallowChunkQueue(ChunkQueue):
         # Not faster: moto answers GetQueueAttributes by walking every message, and polled every 50 ms
         # that was the moto server's biggest CPU cost in a local import (the depth covers seconds of work).
         self.poll_seconds = poll_seconds
+        self._room = 0  # messages that may be sent before the depth is asked again (it only shrinks meanwhile)
 
     def _send_batch(self, batch: Sequence[tuple[str, str]]) -> None:
-        while True:
+        need = min(len(batch), self.max_depth)
+        while self._room < need:
             attrs = self.client.get_queue_attributes(
                 QueueUrl=self.queue_url, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
-            if int(attrs["ApproximateNumberOfMessages"]) <= self.max_depth:
+            self._room = self.max_depth - int(attrs["ApproximateNumberOfMessages"])
+            if self._room >= need:
                 break
             time.sleep(self.poll_seconds)
+        self._room -= len(batch)
         super()._send_batch(batch)
 
 

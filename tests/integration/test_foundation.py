@@ -119,3 +119,25 @@ def test_the_local_redis_keeps_its_data_between_runs(tmp_path: Any) -> None:
         client.close()
     finally:
         server.stop()
+
+
+def test_a_connection_without_tls_builds_no_ssl_context(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pg8000 takes ssl_context=None as "try TLS" and builds a default context (loading the CA certificates, ~40 ms
+    of CPU) for each connection: sslmode=disable (the default) must not."""
+    import ssl
+
+    from leadimport.store.db import ConnectionParams, connect
+
+    built: list[int] = []
+    real = ssl.create_default_context
+    monkeypatch.setattr(ssl, "create_default_context", lambda *a, **k: built.append(1) or real(*a, **k))
+    params = ConnectionParams.from_url(database_url)
+    assert (params.tls, params.tls_if_offered) == (False, False)
+    conn = connect(params)
+    try:
+        assert conn.run("SELECT 1") == [[1]]
+    finally:
+        conn.close()
+    assert built == []
+    assert ConnectionParams.from_url(database_url + "?sslmode=prefer").tls_if_offered
+    assert ConnectionParams.from_url(database_url + "?sslmode=require").tls

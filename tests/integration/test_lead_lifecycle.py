@@ -250,6 +250,36 @@ def test_the_sweep_stamps_again_the_tokens_redis_lost_for_imports_not_checked_ye
     assert reconcile_unchecked(db, TokenStore(pipeline_env_redis_url(), redis_prefix)) == 0
 
 
+def test_the_check_at_completion_stamps_again_a_refreshed_leads_lost_tokens_and_leaves_an_undone_one_alone(
+        pipeline_env: LocalAws, db: Database, redis_client: Any, redis_prefix: str, monkeypatch: Any) -> None:
+    from leadimport.services import token_reconciliation
+    from leadimport.store.tokens import TokenStore
+
+    store = TokenStore(pipeline_env_redis_url(), redis_prefix)
+    # Given a lead refreshed by a second import (not one it created), whose key Redis then lost
+    run_import(pipeline_env, "caller_id,interest\n+19518761336,cars\n")
+    second = run_import(pipeline_env, "caller_id,interest\n+19518761336,boats\n")
+    assert second["updated_leads"] == 1
+    redis_client.delete(f"{redis_prefix}:tokens:1:schedule:1:+19518761336")
+    # When its import is checked, the refreshed lead's tokens are back
+    assert token_reconciliation.reconcile_import_tokens(db, store, second["id"]) == 1
+    assert tokens(redis_client, redis_prefix, "schedule:1", "+19518761336") == {"interest": "boats"}
+
+    # Given a lead whose key is gone because an undo expired it after the check read its page (the read is not
+    # locked): the page below still lists it
+    third = run_import(pipeline_env, "caller_id,interest\n+16785177520,planes\n")
+    with db.transaction() as conn:
+        page = token_reconciliation.own_live_lead_keys(conn, third["id"], 0, 10)
+    assert len(page) == 1
+    db.run("UPDATE leads SET status = 'expired' WHERE import_id = CAST(:i AS uuid)", i=third["id"])
+    redis_client.delete(f"{redis_prefix}:tokens:1:schedule:1:+16785177520")
+    monkeypatch.setattr(token_reconciliation, "own_live_lead_keys",
+                        lambda conn, import_id, after, limit: page if after == 0 else [])
+    # Then the check reads the lead again, under its lock, and does not stamp an expired lead's tokens back
+    assert token_reconciliation.reconcile_import_tokens(db, store, third["id"]) == 0
+    assert tokens(redis_client, redis_prefix, "schedule:1", "+16785177520") is None
+
+
 def test_the_error_csv_goes_back_in_as_it_is_after_fixing_two_rows(pipeline_env: LocalAws, db: Database,
                                                                   redis_client: Any, redis_prefix: str) -> None:
     # Given an import whose rows fail for reasons a user fixes in a spreadsheet

@@ -117,3 +117,27 @@ def test_a_template_without_a_worker_is_rejected(tmp_path):
     )
     with pytest.raises(WiringError, match="SQS event source"):
         load_wiring(path)
+
+
+def test_handing_the_same_local_adapter_again_keeps_the_database_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each local API call hands the roots their local adapters again: when nothing changes the container keeps
+    its adapters, as Lambda does (a new PostgreSQL connection per status request cost ~40 ms of CPU)."""
+    from leadimport import roots
+    from leadimport.roots import shared
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://nobody@127.0.0.1:9/none")
+    roots.reset()
+
+    def factory() -> None:
+        return None
+
+    try:
+        roots.use("continuation", factory)
+        first = shared.database()
+        roots.use("continuation", factory)
+        assert shared.database() is first
+        roots.use("continuation", lambda: None)  # another adapter: the roots are built again
+        assert shared.database() is not first
+    finally:
+        roots.use("continuation", None)
+        roots.reset()

@@ -28,6 +28,8 @@ def cached(factory: Callable[[], T]) -> Callable[[], T]:
 def use(name: str, factory: Callable[[], Any] | None) -> None:
     """Replace the port `name` ("continuation", "chunk_queue") with `factory()` (None: back to the default).
     Only the local runner calls this; the roots consult it when they build the port."""
+    if _OVERRIDES.get(name) is factory:  # nothing changes: keep the adapters (and the database connection)
+        return
     if factory is None:
         _OVERRIDES.pop(name, None)
     else:

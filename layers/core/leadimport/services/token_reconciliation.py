@@ -12,7 +12,7 @@ from aws_lambda_powertools import Logger
 
 from leadimport.imports import repository as import_repo
 from leadimport.store.db import Database
-from leadimport.store.leads import live_leads_page
+from leadimport.store.leads import changed_live_lead_keys, live_leads_by_id, own_live_lead_keys
 from leadimport.store.tokens import TokenStore
 
 logger = Logger(child=True)
@@ -20,22 +20,29 @@ PAGE = 5000
 
 
 def reconcile_import_tokens(db: Database, tokens: TokenStore, import_id: str) -> int:
-    """Stamp again the tokens Redis lost for the import's live leads; record the check. Returns how many."""
-    restamped, after = 0, 0
-    while True:
-        # The page stays locked while Redis is checked and stamped: an undo or expiry removing these leads'
-        # tokens meanwhile would otherwise see them stamped back.
-        with db.transaction() as conn:
-            page = live_leads_page(conn, import_id, after, PAGE)
-            if not page:
+    """Stamp again the tokens Redis lost for the import's live leads; record the check. Returns how many.
+
+    Each page of keys is read without a lock and checked in Redis (one EXISTS for the page when nothing is
+    missing); only the leads whose key is gone are read again, live and unexpired, with their tokens, locked
+    FOR SHARE while they are stamped: an undo or an expiry that removed them meanwhile is seen (the lead is no
+    longer live) or waits. Reading every lead's tokens under a lock cost ~33 us of CPU per lead at completion."""
+    restamped = 0
+    for page in (own_live_lead_keys, changed_live_lead_keys):
+        after = 0
+        while True:
+            with db.transaction() as conn:
+                keys = page(conn, import_id, after, PAGE)
+            if not keys:
                 break
-            stamps = [stamp for _, stamp in page]
-            missing = tokens.missing([(s.company_id, s.owner_type, s.owner_id, s.phone) for s in stamps])
-            lost = [s for s, gone in zip(stamps, missing, strict=True) if gone]
-            if lost:
-                tokens.stamp(lost)
-                restamped += len(lost)
-        after = page[-1][0]
+            gone = [lead_id for (_, lead_id, _), lost in zip(keys, tokens.missing([k for _, _, k in keys]),
+                                                               strict=True) if lost]
+            if gone:
+                with db.transaction() as conn:
+                    lost_stamps = live_leads_by_id(conn, gone)
+                    if lost_stamps:
+                        tokens.stamp(lost_stamps)
+                        restamped += len(lost_stamps)
+            after = keys[-1][0]
     import_repo.mark_tokens_checked(db, import_id)
     if restamped:
         logger.warning("tokens Redis had lost were stamped again", extra={"import_id": import_id,

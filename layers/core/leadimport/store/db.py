@@ -40,6 +40,7 @@ class ConnectionParams:
     password: str | None
     database: str
     tls: bool
+    tls_if_offered: bool = False  # sslmode=prefer: TLS when the server offers it, without verification
 
     @classmethod
     def from_url(cls, url: str) -> ConnectionParams:
@@ -55,6 +56,7 @@ class ConnectionParams:
             password=unquote(u.password) if u.password else None,
             database=(u.path or "/postgres").lstrip("/") or "postgres",
             tls=sslmode in ("require", "verify-ca", "verify-full"),
+            tls_if_offered=sslmode == "prefer",
         )
 
     @classmethod
@@ -88,7 +90,9 @@ def connect(params: ConnectionParams, timeout: float = 10.0) -> pg8000.native.Co
             password=params.password,
             database=params.database,
             sock=sock,
-            ssl_context=ssl.create_default_context() if params.tls else None,
+            # False, not None: pg8000 takes None as "try TLS", building a default SSL context (loading the CA
+            # certificates, ~40 ms of CPU) for every connection, to be refused by a server without TLS.
+            ssl_context=ssl.create_default_context() if params.tls else (None if params.tls_if_offered else False),
             application_name="leadimport",
         )
     except Exception as exc:

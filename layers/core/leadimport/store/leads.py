@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 import pg8000.native
 
 from leadimport.store.chunks import rows_text
@@ -192,18 +193,45 @@ def _restore_runs(conn: pg8000.native.Connection, company_id: int, import_id: st
     )
 
 
-def live_leads_page(conn: pg8000.native.Connection, import_id: str, after_id: int, limit: int
-                    ) -> list[tuple[int, TokenStamp]]:
-    """A page (by lead id) of the live, unexpired leads an import created or refreshed, with their tokens, locked
-    FOR SHARE: an undo or an expiry waits until the caller's transaction has stamped what was missing."""
+def own_live_lead_keys(conn: pg8000.native.Connection, import_id: str, after_row: int, limit: int
+                       ) -> list[tuple[int, int, Key]]:
+    """A page (by import row) of the live, unexpired leads the import created: (row, lead id, token key). No
+    lock and no tokens: most pages only confirm that Redis has every key (see live_leads_by_id)."""
     rows = conn.run(
-        """SELECT l.id, l.company_id, l.owner_type, l.owner_id, l.caller_id, l.tokens, l.expires_at FROM leads l
-           WHERE l.status = 'live' AND (l.expires_at IS NULL OR l.expires_at > now()) AND l.id > :after
-             AND (l.import_id = CAST(:i AS uuid)
-                  OR l.id IN (SELECT lead_id FROM lead_import_changes WHERE import_id = CAST(:i AS uuid)
-                              AND kind IN ('updated', 'moved')))
-           ORDER BY l.id LIMIT :n
-           FOR SHARE OF l""",
+        """SELECT CAST(COALESCE(json_agg(json_build_array(import_row, id, company_id, owner_type, owner_id, caller_id)
+                                          ORDER BY import_row), '[]') AS text)
+            FROM (SELECT import_row, id, company_id, owner_type, owner_id, caller_id FROM leads
+                  WHERE import_id = CAST(:i AS uuid) AND import_row > :after AND status = 'live' AND (expires_at IS NULL OR expires_at > now())
+                  ORDER BY import_row LIMIT :n) AS page""",
+        i=import_id, after=after_row, n=limit,
+    )
+    return [(int(r), int(lead), (int(c), str(t), int(o), str(p))) for r, lead, c, t, o, p in orjson.loads(rows_text(rows))]
+
+
+def changed_live_lead_keys(conn: pg8000.native.Connection, import_id: str, after_id: int, limit: int
+                           ) -> list[tuple[int, int, Key]]:
+    """A page (by lead id) of the live, unexpired leads the import refreshed or moved: (lead id, lead id, key)."""
+    rows = conn.run(
+        """SELECT CAST(COALESCE(json_agg(json_build_array(id, id, company_id, owner_type, owner_id, caller_id)
+                                          ORDER BY id), '[]') AS text)
+            FROM (SELECT id, company_id, owner_type, owner_id, caller_id FROM leads
+                  WHERE id IN (SELECT lead_id FROM lead_import_changes WHERE import_id = CAST(:i AS uuid)
+                               AND kind IN ('updated', 'moved') AND lead_id > :after)
+                    AND status = 'live' AND (expires_at IS NULL OR expires_at > now())
+                  ORDER BY id LIMIT :n) AS page""",
         i=import_id, after=after_id, n=limit,
+    )
+    return [(int(r), int(lead), (int(c), str(t), int(o), str(p))) for r, lead, c, t, o, p in orjson.loads(rows_text(rows))]
+
+
+def live_leads_by_id(conn: pg8000.native.Connection, lead_ids: list[int]) -> list[TokenStamp]:
+    """The leads among `lead_ids` still live and unexpired, with their tokens, locked FOR SHARE: an undo or an
+    expiry removing their tokens waits until the caller's transaction has stamped them again."""
+    if not lead_ids:
+        return []
+    rows = conn.run(
+        """SELECT company_id, owner_type, owner_id, caller_id, tokens, expires_at FROM leads
+            WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'live' AND (expires_at IS NULL OR expires_at > now()) ORDER BY id FOR SHARE""",
+        ids="{" + ",".join(str(int(i)) for i in lead_ids) + "}",
     ) or []
-    return [(int(r[0]), TokenStamp(int(r[1]), str(r[2]), int(r[3]), str(r[4]), dict(r[5] or {}), r[6])) for r in rows]
+    return [TokenStamp(int(r[0]), str(r[1]), int(r[2]), str(r[3]), dict(r[4] or {}), r[5]) for r in rows]
