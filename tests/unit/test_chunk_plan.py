@@ -20,7 +20,7 @@ pytestmark = pytest.mark.unit
 
 def row(n: int, phone: str) -> LeadCandidate:
     return LeadCandidate(row_no=n, phone=phone, region="US", time_zone=None, email=None, expires_in_seconds=None,
-                         remote_ip=None, lead_priority=None, sub_id=None, tokens={}, values={"caller_id": phone})
+                         remote_ip=None, lead_priority=None, sub_id=None, tokens={}, row=[phone], source_columns=["caller_id"])
 
 
 def opts(**kw: Any) -> ImportOptions:

@@ -95,6 +95,11 @@ def test_clean_email_empty(raw: str | None) -> None:
         ("", False),
         (" jane@example.com", False),  # is_valid_email does not trim
         ("a" * 250 + "@b.co", False),
+        ("a" * 65 + "@b.co", False), ("a" * 32 + "." + "a" * 32 + "@b.co", False),
+        ("a.b+c_d%e-f@sub-1.example.org", True),
+        (".a@b.co", False), ("a.@b.co", False), ("a..b@b.co", False),
+        ("a@b.00", False), ("a@b-.co", False), ("a@-b.co", False), ("a@b..co", False), ("a@b.c", False),
+        ("a@" + "b" * 64 + ".co", False), ("a@" + "b" * 63 + ".co", True),
     ],
 )
 def test_is_valid_email(value: str, valid: bool) -> None:
@@ -254,7 +259,7 @@ def test_clean_lead_priority_rejects(raw: str | None) -> None:
 # --------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=400)
+@settings(max_examples=1000)
 @given(st.one_of(st.none(), st.text(), st.text(alphabet="0123456789.@:-+ eE,abcdef%[]x")))
 def test_no_rule_raises(raw: str | None) -> None:
     email, warning = clean_email(raw)
@@ -287,3 +292,17 @@ def test_expires_in_round_trips_plain_decimals(hours: object) -> None:
 def test_remote_ip_accepts_every_address(address: object) -> None:
     ip, warning = clean_remote_ip(str(address))
     assert warning is None and ip is not None
+
+
+_EMAILISH = st.text(alphabet=st.sampled_from(list("aZ09._%+-@@..-xé \"<")), min_size=1, max_size=90)
+
+
+@given(st.one_of(_EMAILISH, st.emails().map(str),
+                 st.from_regex(r"[aZ0._%+ -]{0,6}@@?[a0-]{0,4}(\.[a0-]{0,4}){0,2}\.(aa|a0|00|aé|aaa)", fullmatch=True)))
+@settings(max_examples=1000)
+def test_the_common_email_shortcut_accepts_only_what_the_rules_accept(value: str) -> None:
+    from leadimport.rules.columns import _EMAIL_COMMON, _is_valid_email_by_rules
+
+    if _EMAIL_COMMON.fullmatch(value) is not None and value.index("@") <= 64:
+        assert _is_valid_email_by_rules(value), value
+    assert is_valid_email(value) == _is_valid_email_by_rules(value), value

@@ -50,6 +50,12 @@ _EMAIL_FORBIDDEN: Final = frozenset('<>()[]\\,;:"')
 _EMAIL_ASCII_BAD: Final = re.compile(r'[<>()\[\]\\,;:"\s\x00-\x1f\x7f]')
 
 
+# The common shape, accepted at once (a subset of what the rules below accept: dot-separated atoms of
+# letters, digits and _%+- before the @, LDH labels after it, an alphabetic top-level label).
+_EMAIL_COMMON: Final = re.compile(
+    r"[A-Za-z0-9_%+-]{1,64}(?:\.[A-Za-z0-9_%+-]{1,64})*@(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63}")
+
+
 def is_valid_email(value: str) -> bool:
     """A pragmatic email check, not RFC 5322.
 
@@ -59,6 +65,14 @@ def is_valid_email(value: str) -> bool:
     characters or ``<>()[]\\,;:"`` (so no quoted local parts or IP-literal domains); 254 characters
     at most. Non-ASCII letters are allowed (internationalized addresses).
     """
+    if not value or len(value) > MAX_EMAIL_LENGTH:
+        return False
+    if _EMAIL_COMMON.fullmatch(value) is not None and value.index("@") <= MAX_EMAIL_LOCAL_LENGTH:
+        return True
+    return _is_valid_email_by_rules(value)
+
+
+def _is_valid_email_by_rules(value: str) -> bool:
     if not value or len(value) > MAX_EMAIL_LENGTH or value.count("@") != 1:
         return False
     if value.isascii():

@@ -271,6 +271,7 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     if not leads:
         return 0
     first = enroll_in[0] if enroll_in else None
+    buyers: dict[tuple[int, ...], str] = {}  # the array literal of each buyer list (most rows share the default)
     result = conn.run(
         """WITH created AS (
                INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
@@ -293,8 +294,8 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
         c=company_id, ot=owner_type, oid=owner_id, no_enroll=id_array(sorted(not_enrolled)),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
         rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id, "email": c.email,
-                     "exp": lead.expires_at.isoformat() if lead.expires_at else None, "ip": c.remote_ip,
-                     "prio": c.lead_priority, "ts": c.traffic_source_id, "buyers": id_array(c.buyer_ids),
+                     "exp": lead.expires_at, "ip": c.remote_ip, "prio": c.lead_priority, "ts": c.traffic_source_id,
+                     "buyers": buyers.get(c.buyer_ids) or buyers.setdefault(c.buyer_ids, id_array(c.buyer_ids)),
                      "sub_id": c.sub_id, "tokens": orjson.Fragment(lead.tokens_json)}
                     for lead in leads for c in (lead.candidate,)]),
         enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
@@ -566,7 +567,9 @@ def insert_rejections(conn: pg8000.native.Connection, import_id: str, rejections
 
 def encode_tokens(tokens: dict[str, str]) -> bytes:
     """A lead's tokens as the JSON both PostgreSQL and Redis keep (NUL shown as the two characters \\0)."""
-    return orjson.dumps(_pg_safe(tokens))
+    encoded = orjson.dumps(tokens)
+    # orjson writes NUL as \u0000; the reader removes NULs from values, so this is the rare path
+    return orjson.dumps(_pg_safe(tokens)) if b"\\u0000" in encoded else encoded
 
 
 def _pg_safe(values: dict[str, str]) -> dict[str, str]:
