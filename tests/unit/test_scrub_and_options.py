@@ -109,3 +109,25 @@ def test_the_reader_s_warnings_are_kept_with_the_rule_warnings_unless_the_column
     assert [(n.code, n.column) for n in lead.warning_notes()] == [("nul_removed", "Notes"), ("email_dropped", "Mail")]
     lead.warnings.append("schedule_stopped")  # the chunk plan's warnings are about the row: no column
     assert lead.warning_notes()[-1].column == "" and "stopped" in lead.warning_notes()[-1].message
+
+
+def test_a_traffic_source_and_buyers_named_by_a_column_or_by_additional_data_are_looked_up() -> None:
+    from leadimport.rules.pipeline import CompanyRefs, LeadCandidate, RowRules
+
+    refs = CompanyRefs(traffic_sources=CompanyRefs.keyed([(7, "Facebook Ads")]),
+                       buyers=CompanyRefs.keyed([(3, "Acme"), (4, "Globex")]))
+    by_data = RowRules(ImportOptions.model_validate({"additional_data": {"traffic_source": "facebook ads",
+                                                                         "buyers": "acme"}}),
+                       ["caller_id"], ["caller_id"], refs)
+    lead = by_data.apply(1, ["+16026100001"])
+    assert isinstance(lead, LeadCandidate)
+    assert (lead.traffic_source_id, lead.buyer_ids) == (7, (3,))
+    by_column = RowRules(ImportOptions(), ["caller_id", "Source", "Buyer"], ["caller_id", "traffic_source", "buyer"],
+                         refs)
+    lead = by_column.apply(2, ["+16026100002", "Facebook Ads", "Globex; acme"])
+    assert isinstance(lead, LeadCandidate)
+    assert (lead.traffic_source_id, lead.buyer_ids) == (7, (4, 3))
+    plain = RowRules(ImportOptions(), ["caller_id", "notes"], ["caller_id", "notes"], refs)
+    lead = plain.apply(3, ["+16026100003", "facebook ads"])  # a column of another name is only a token
+    assert isinstance(lead, LeadCandidate)
+    assert (lead.traffic_source_id, lead.buyer_ids) == (None, ())

@@ -726,6 +726,21 @@ def _iter_rows(
                 line_num = reader.line_num
                 if (flags or line_num - lines != 1 or len(values) != ncols or end - last > max_field
                         or not (values[0] or any(values))):
+                    if (flags == 1 and line_num - lines == 1 and len(values) == ncols and end - last <= max_field
+                            and (values[0] or any(values))):
+                        # A one-line record of a block read as Latin-1 (it has non-ASCII bytes), with nothing else
+                        # to check: its fields decoded here, as _check_row would (a row in five has a name like
+                        # José in a realistic file); a field that does not decode takes the checks below.
+                        try:
+                            decoded = [v if v.isascii() else v.encode("latin-1").decode(encoding) for v in values]
+                        except UnicodeError:
+                            pass
+                        else:
+                            lines = line_num
+                            row_no += 1
+                            last = end
+                            yield _make_row(row_no, decoded, end)
+                            continue
                     spans = line_num - lines
                     lines = line_num
                     if spans > 1 or flags & 8:

@@ -144,6 +144,11 @@ class RowRules:
         self._default_priority = d.lead_priority
         self._default_sub_id = d.sub_id
         self._additional = dict(options.additional_data)
+        # Whether a row can name its own traffic source / buyers at all (a column or additional data of that
+        # name): most files have neither, and the look-up per row is then skipped.
+        named = {name for _, name in self._token_columns} | set(self._additional)
+        self._rows_name_traffic_source = not named.isdisjoint(TRAFFIC_SOURCE_COLUMNS)
+        self._rows_name_buyers = not named.isdisjoint(BUYER_COLUMNS)
         v = options.validations
         self._validations = v
         self._allowed_regions = set(v.allowed_countries)
@@ -193,7 +198,9 @@ class RowRules:
         if sub_id and "sub_id" not in tokens:
             tokens["sub_id"] = sub_id
 
-        traffic_source_id, buyer_ids = self._traffic_source(tokens, warnings), self._buyers(tokens, warnings)
+        traffic_source_id = (self._traffic_source(tokens, warnings) if self._rows_name_traffic_source
+                             else self._default_traffic_source)
+        buyer_ids = self._buyers(tokens, warnings) if self._rows_name_buyers else self._default_buyers
 
         # 3. Dedicated columns: a bad value is dropped with a warning, the row goes in
         raw_email = self._get(values, "email")
@@ -299,6 +306,8 @@ def undo_formula_guard(values: list[str]) -> None:
     """Undo the error CSV's spreadsheet safety, in place: a value the export prefixed with ' (because it starts
     with = + - @ TAB or CR) gets its own text back, so a fixed error CSV imports as it is ("'+1 951..." is the
     phone "+1 951...")."""
+    if "'" not in "".join(values):  # nearly every row: no value can start with the guard
+        return
     for i, value in enumerate(values):
         if value[:1] == "'" and value[1:2] in _GUARDED and len(value) > 1:
             values[i] = value[1:]

@@ -13,9 +13,8 @@ enrollments written by the lead insert itself, this took ~13% off the worker's C
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 import pg8000.native
@@ -247,8 +246,7 @@ def insert_contacts(conn: pg8000.native.Connection, company_id: int, candidates:
     return found
 
 
-@dataclass(frozen=True, slots=True)
-class NewLead:
+class NewLead(NamedTuple):  # one per lead created: a named tuple costs a third of a frozen dataclass
     """A lead the plan creates: its row, its contact and its expiry."""
 
     candidate: LeadCandidate
