@@ -166,6 +166,11 @@ class LocalPostgres:
         options = [
             f"-p {self.port}", "-c listen_addresses=127.0.0.1", "-c unix_socket_directories=''",
             "-c max_connections=200", "-c shared_buffers=256MB",
+            # A 1M-row import writes ~3 GB of WAL: with the default 1 GB the server checkpoints several times
+            # during it, and logs each page's full image again after each checkpoint. Aurora has neither
+            # (its storage applies the log), so the local server checkpoints rarely (more WAL on disk, up to
+            # 4 GB; a longer recovery after a crash).
+            "-c max_wal_size=4GB", "-c checkpoint_timeout=30min",
         ]
         if self.fast_unsafe:
             options += ["-c fsync=off", "-c synchronous_commit=off", "-c full_page_writes=off"]

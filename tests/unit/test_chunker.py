@@ -18,7 +18,8 @@ def make_rows(values: list[list[str]]) -> list[CsvRow]:
 
 
 def json_size(row: CsvRow) -> int:
-    return len(json.dumps(row.values).encode())
+    """The row's values as the chunk message writes them (orjson: UTF-8, non-ASCII as it is)."""
+    return len(json.dumps(row.values, ensure_ascii=False).encode("utf-8", "surrogatepass"))
 
 
 def test_row_count_limit() -> None:
@@ -53,8 +54,11 @@ def test_invalid_max_rows() -> None:
     ['"' * 50, "\\" * 50, "\x01" * 50, "é" * 50, "😀" * 50, "a\nb\tc" * 10, "plain text"],
 )
 def test_estimate_is_at_least_the_json_size(value: str) -> None:
+    """At least the size the chunk message gives the values (orjson: UTF-8, é as two bytes, not \\u00e9)."""
+    import orjson
+
     values = [value, "x", ""]
-    assert estimate_row_bytes(values) >= len(json.dumps(values).encode())
+    assert estimate_row_bytes(values) >= len(orjson.dumps(values))
     assert estimate_row_bytes(values) >= len(json.dumps(values, ensure_ascii=False).encode())
 
 

@@ -22,18 +22,25 @@ def _plain(text: str) -> bool:
 
 
 def estimate_row_bytes(values: list[str]) -> int:
-    """A conservative estimate of the JSON size of one row's values.
+    """A conservative estimate of the size of one row's values in the chunk message (UTF-8 JSON, as orjson
+    writes it: non-ASCII characters as they are, control characters, quotes and backslashes escaped).
 
-    Plain ASCII fields count their length; a field with characters JSON escapes (quotes,
-    backslashes, control or non-ASCII characters) counts ``len(json.dumps(field))``, which is at
-    least its UTF-8 length.
+    Plain ASCII fields count their length; any other field its JSON text's UTF-8 length without the quotes
+    (FIELD_OVERHEAD_BYTES counts them); a field with a lone surrogate (only the json module writes one)
+    counts it escaped as ASCII.
     """
     size = ROW_OVERHEAD_BYTES + FIELD_OVERHEAD_BYTES * len(values)
     joined = "".join(values)
     if _plain(joined):
         return size + len(joined)
     for value in values:
-        size += len(value) if _plain(value) else len(json.dumps(value))
+        if _plain(value):
+            size += len(value)
+            continue
+        try:
+            size += len(json.dumps(value, ensure_ascii=False).encode()) - 2
+        except UnicodeEncodeError:
+            size += len(json.dumps(value)) - 2
     return size
 
 
@@ -41,13 +48,21 @@ def estimate_row_bytes(values: list[str]) -> int:
 _ESCAPED_BYTES = bytes(range(0x20)) + b'"\\\x7f'
 
 
-def _all_plain(texts: list[str]) -> bool:
-    """True when no text has a character json.dumps escapes (one C-level scan for a whole chunk)."""
+def _extra_plain_bytes(texts: list[str]) -> int | None:
+    """When no text has a character JSON escapes: the bytes the chunk message spends on them beyond one per
+    character (the message is UTF-8: é is two bytes); None when some text needs escaping. One C-level scan for
+    a whole chunk (UTF-8 never puts an ASCII byte inside a multi-byte character)."""
     joined = "".join(texts)
-    if not joined.isascii():
-        return False
-    raw = joined.encode("ascii")
-    return len(raw.translate(None, _ESCAPED_BYTES)) == len(raw)
+    if joined.isascii():
+        raw = joined.encode("ascii")
+    else:
+        try:
+            raw = joined.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: the per-row estimate
+            return None
+    if len(raw.translate(None, _ESCAPED_BYTES)) != len(raw):
+        return None
+    return len(raw) - len(joined)
 
 
 def _message_bytes(row: CsvRow) -> int:
@@ -106,7 +121,8 @@ def chunk_rows(
         if row.message is not None or row.warnings:
             row_size += _message_bytes(row)
         if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
-            if _all_plain(texts):
+            extra = _extra_plain_bytes(texts)
+            if extra is not None and size + extra <= max_bytes:
                 yield chunk
                 chunk, texts, size = [], [], 0
             else:
@@ -124,7 +140,8 @@ def chunk_rows(
         texts.append(text)
         size += row_size
     if chunk:
-        if _all_plain(texts):
+        extra = _extra_plain_bytes(texts)
+        if extra is not None and size + extra <= max_bytes:
             yield chunk
         else:
             yield from _exact_chunks(chunk, max_rows, max_bytes)
