@@ -55,6 +55,10 @@ MUTANTS = [
            "WHERE id = ANY(CAST(:ids AS bigint[])) AND status = 'live' AND (expires_at IS NULL OR expires_at > now())",
            "WHERE id = ANY(CAST(:ids AS bigint[]))",
            ("tests/integration/test_lead_lifecycle.py::test_the_check_at_completion_stamps_again_a_refreshed_leads_lost_tokens_and_leaves_an_undone_one_alone",)),
+    Mutant("a chunk's size counts characters, not the UTF-8 bytes of its message", f"{CORE}/csv_io/chunker.py",
+           "row_size = per_row + per_field * len(values) + _utf8_length(text)",
+           "row_size = per_row + per_field * len(values) + len(text)",
+           ("tests/unit/test_chunker.py",)),
     Mutant("a rejected drop stays in drop/ (copied, never deleted)", f"{CORE}/store/aws.py",
            """        self.client.delete_object(Bucket=self.bucket, Key=key)
         return True""",

@@ -48,21 +48,22 @@ def estimate_row_bytes(values: list[str]) -> int:
 _ESCAPED_BYTES = bytes(range(0x20)) + b'"\\\x7f'
 
 
-def _extra_plain_bytes(texts: list[str]) -> int | None:
-    """When no text has a character JSON escapes: the bytes the chunk message spends on them beyond one per
-    character (the message is UTF-8: é is two bytes); None when some text needs escaping. One C-level scan for
-    a whole chunk (UTF-8 never puts an ASCII byte inside a multi-byte character)."""
+def _all_plain(texts: list[str]) -> bool:
+    """True when no text has a character JSON escapes: one C-level scan for a whole chunk (UTF-8 never puts an
+    ASCII byte inside a multi-byte character, so non-ASCII text is checked the same way)."""
     joined = "".join(texts)
-    if joined.isascii():
-        raw = joined.encode("ascii")
-    else:
-        try:
-            raw = joined.encode("utf-8")
-        except UnicodeEncodeError:  # a lone surrogate: the per-row estimate
-            return None
-    if len(raw.translate(None, _ESCAPED_BYTES)) != len(raw):
-        return None
-    return len(raw) - len(joined)
+    try:
+        raw = joined.encode("ascii" if joined.isascii() else "utf-8")
+    except UnicodeEncodeError:  # a lone surrogate: the per-row estimate
+        return False
+    return len(raw.translate(None, _ESCAPED_BYTES)) == len(raw)
+
+
+def _utf8_length(text: str) -> int:
+    """The UTF-8 bytes of a text (its length when ASCII, nearly always); a lone surrogate counts three."""
+    if text.isascii():
+        return len(text)
+    return len(text.encode("utf-8", "surrogatepass"))
 
 
 def _message_bytes(row: CsvRow) -> int:
@@ -117,12 +118,11 @@ def chunk_rows(
     for row in rows:
         values = row.values
         text = "".join(values)
-        row_size = per_row + per_field * len(values) + len(text)  # a lower bound of the estimate
+        row_size = per_row + per_field * len(values) + _utf8_length(text)  # a lower bound of the estimate
         if row.message is not None or row.warnings:
             row_size += _message_bytes(row)
         if chunk and (len(chunk) >= max_rows or size + row_size > max_bytes):
-            extra = _extra_plain_bytes(texts)
-            if extra is not None and size + extra <= max_bytes:
+            if _all_plain(texts):
                 yield chunk
                 chunk, texts, size = [], [], 0
             else:
@@ -140,8 +140,7 @@ def chunk_rows(
         texts.append(text)
         size += row_size
     if chunk:
-        extra = _extra_plain_bytes(texts)
-        if extra is not None and size + extra <= max_bytes:
+        if _all_plain(texts):
             yield chunk
         else:
             yield from _exact_chunks(chunk, max_rows, max_bytes)
