@@ -191,6 +191,9 @@ def clean_lead_priority(raw: str | None) -> int | None:
     """
     if raw is None:
         return None
+    if raw.isdigit() and raw.isascii() and len(raw) <= 4:  # "5", "250": nearly every value given
+        priority = int(raw)
+        return priority if priority <= MAX_LEAD_PRIORITY else None
     match = _PRIORITY_RE.fullmatch(raw.strip())
     if match is None:
         return None

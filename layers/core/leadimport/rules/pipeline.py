@@ -152,6 +152,11 @@ class RowRules:
         v = options.validations
         self._validations = v
         self._allowed_regions = set(v.allowed_countries)
+        self._validates = bool(v.require_email or v.valid_email or v.required_tokens or v.allowed_countries
+                               or v.mobile_only)
+        self._has_email = "email" in self._index
+        self._has_expires_in = "expires_in" in self._index
+        self._has_remote_ip = "remote_ip" in self._index
 
     def _get(self, values: list[str], name: str) -> str:
         i = self._index.get(name)
@@ -166,18 +171,16 @@ class RowRules:
     def apply(self, row_no: int, values: list[str], fixed: Sequence[ReaderNote] = ()) -> LeadCandidate | RowRejection:
         """`fixed`: what the reader fixed in the row (a NUL removed, a long value left out); kept as the row's
         warnings unless the column is one the import skips."""
-        warnings: list[str] = []
         undo_formula_guard(values)
+        get = self._get
         # 2. Phone
-        phone = self.normalizer.normalize(self._get(values, "caller_id"), self._get(values, "country") or None)
+        phone = self.normalizer.normalize(get(values, "caller_id"), get(values, "country") or None)
         if phone.e164 is None:
             return self.reject(row_no, values, phone.reason or Reason.INVALID_PHONE, phone.message or "Invalid phone.")
-        warnings.extend(phone.warnings)
+        warnings: list[str] = list(phone.warnings) if phone.warnings else []
 
         # 1. Tokens (every kept column but the dedicated ones), additional data, defaults
-        tokens: dict[str, str] = {}
-        for key, value in self._additional.items():
-            tokens[key] = value
+        tokens: dict[str, str] = dict(self._additional) if self._additional else {}
         for i, name in self._token_columns:
             if i < len(values):
                 value = values[i].strip()
@@ -202,22 +205,24 @@ class RowRules:
                              else self._default_traffic_source)
         buyer_ids = self._buyers(tokens, warnings) if self._rows_name_buyers else self._default_buyers
 
-        # 3. Dedicated columns: a bad value is dropped with a warning, the row goes in
-        raw_email = self._get(values, "email")
-        email, w = clean_email(raw_email)
+        # 3. Dedicated columns: a bad value is dropped with a warning, the row goes in (a column the file does
+        # not have is not looked at)
+        raw_email = get(values, "email") if self._has_email else ""
+        email, w = clean_email(raw_email) if raw_email else (None, None)
         if w:
             warnings.append(w)
-        expires_in, w = clean_expires_in(self._get(values, "expires_in"))
+        expires_in, w = clean_expires_in(get(values, "expires_in")) if self._has_expires_in else (None, None)
         if w:
             warnings.append(w)
-        remote_ip, w = clean_remote_ip(self._get(values, "remote_ip"))
+        remote_ip, w = clean_remote_ip(get(values, "remote_ip")) if self._has_remote_ip else (None, None)
         if w:
             warnings.append(w)
 
         # Optional validations
-        failed = self._failed_validation(raw_email, email, tokens, phone.region, phone.e164)
-        if failed:
-            return self.reject(row_no, values, Reason.FAILED_VALIDATION, failed)
+        if self._validates:
+            failed = self._failed_validation(raw_email, email, tokens, phone.region, phone.e164)
+            if failed:
+                return self.reject(row_no, values, Reason.FAILED_VALIDATION, failed)
 
         notes: list[WarningNote] = []
         if fixed:
