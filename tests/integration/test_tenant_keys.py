@@ -144,3 +144,38 @@ def _wait_until_blocked(db: Database, deleting: threading.Thread) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def test_a_company_with_an_id_past_two_to_the_31_imports_expires_and_guards_its_leads(db: Database,
+                                                                                     redis_prefix: str,
+                                                                                     services: Any) -> None:
+    """companies.id is bigint: the per-phone lock's company key (an int4) must not fail for a large id."""
+    from leadimport.imports import repository as repo
+    from leadimport.messages import ChunkMessage
+    from leadimport.options import ImportOptions, options_json
+    from leadimport.services.import_chunk import ChunkImporter
+    from leadimport.store.leads import expire_due
+    from leadimport.store.tokens import TokenStore
+
+    big = 3_000_000_000
+    db.run("INSERT INTO companies (id, name) VALUES (:c, 'Big Id Co')", c=big)
+    db.run("INSERT INTO offers (id, company_id, name) VALUES (90001, :c, 'o')", c=big)
+    db.run("INSERT INTO schedules (id, company_id, offer_id, name) VALUES (90001, :c, 90001, 's')", c=big)
+    db.run("INSERT INTO schedule_actions (company_id, schedule_id, position, kind, delay_minutes)"
+           " VALUES (:c, 90001, 1, 'call', 0)", c=big)
+    import_id = "00000000-0000-0000-0000-00000000b16b"
+    with db.transaction() as conn:
+        repo.insert_import(conn, import_id=import_id, company_id=big, name="big", owner_type="schedule", owner_id=90001,
+                           options=options_json(ImportOptions()), status="processing", source="api",
+                           upload_key="big/one.csv")
+    message = ChunkMessage(import_id=import_id, chunk_no=0, first_row=1, source_columns=["caller_id", "expires_in"],
+                           columns=["caller_id", "expires_in"],
+                           rows=[(1, ["+19518761336", ""]), (2, ["+16785177520", "0"])])
+    result = ChunkImporter(db, TokenStore(services.redis_url, redis_prefix)).import_chunk(message)
+    assert (result.outcome, result.created) == ("processed", 2)
+    # the sweep expires the lead past its expiry (it takes the same lock key)
+    with db.transaction() as conn:
+        assert expire_due(conn, 100) == [(big, "schedule", 90001, "+16785177520")]
+    # the delete guard takes it too, and refuses the contact a lead still references
+    error = fk_error(db, "DELETE FROM contacts WHERE company_id = :c AND phone = '+19518761336'", c=big)
+    assert "still referenced" in error

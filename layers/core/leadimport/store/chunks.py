@@ -86,7 +86,7 @@ def lock_phones(conn: pg8000.native.Connection, company_id: int, phones: Sequenc
     (sorted lock keys), so two workers never deadlock and never both create a live lead for a number."""
     if phones:
         conn.run(
-            """SELECT count(pg_advisory_xact_lock(CAST(:c AS int), k))
+            """SELECT count(pg_advisory_xact_lock(phone_lock_company(:c), k))
                FROM (SELECT DISTINCT hashtext(p) AS k FROM unnest(CAST(:p AS text[])) AS p ORDER BY k) AS keys""",
             c=company_id, p=phone_array(phones),
         )

@@ -25,7 +25,7 @@ def expire_due(conn: pg8000.native.Connection, limit: int) -> list[Key]:
         """WITH candidates AS (SELECT id, company_id, caller_id FROM leads WHERE status = 'live' AND expires_at <= now()
                                ORDER BY expires_at LIMIT :n FOR UPDATE SKIP LOCKED),
                 due AS (SELECT id FROM candidates
-                        WHERE pg_try_advisory_xact_lock(CAST(company_id AS int), hashtext(caller_id))),
+                        WHERE pg_try_advisory_xact_lock(phone_lock_company(company_id), hashtext(caller_id))),
                 l AS (UPDATE leads SET status = 'expired', next_action_at = NULL, updated_at = now()
                       WHERE id IN (SELECT id FROM due) RETURNING id, company_id, owner_type, owner_id, caller_id),
                 e AS (UPDATE schedule_enrollments SET status = 'ended', ended_at = now()
