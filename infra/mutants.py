@@ -59,6 +59,10 @@ MUTANTS = [
            "row_size = per_row + per_field * len(values) + _utf8_length(text)",
            "row_size = per_row + per_field * len(values) + len(text)",
            ("tests/unit/test_chunker.py",)),
+    Mutant("a chunk over its import's cap reads its rows before finding no slot", f"{CORE}/services/import_chunk.py",
+           "        if cap and not self._slot_free(msg.import_id, cap):",
+           "        if False and cap and not self._slot_free(msg.import_id, cap):",
+           ("tests/integration/test_import_cap.py::test_a_chunk_over_the_cap_writes_nothing_and_a_raised_cap_lets_it_in",)),
     Mutant("a rejected drop stays in drop/ (copied, never deleted)", f"{CORE}/store/aws.py",
            """        self.client.delete_object(Bucket=self.bucket, Key=key)
         return True""",

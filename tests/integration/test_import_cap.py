@@ -13,6 +13,7 @@ from leadimport_local.pipeline import call_api
 from leadimport_local.runner import LocalAws, load_handler
 
 from leadimport.imports import repository as import_repo
+from leadimport.rules.pipeline import RowRules
 from leadimport.services.import_chunk import ChunkImporter
 from leadimport.store.db import Database, connect
 from leadimport.store.tokens import TokenStore
@@ -39,8 +40,15 @@ def test_a_chunk_over_the_cap_writes_nothing_and_a_raised_cap_lets_it_in(db: Dat
     try:
         other.run("BEGIN")
         assert other.run("SELECT pg_try_advisory_xact_lock(hashtextextended(:i, 0))", i=import_id) == [[True]]
-        result = importer.import_chunk(chunk(import_id, 0, phones(0)))
+        applied: list[int] = []
+        real_apply = RowRules.apply
+        RowRules.apply = lambda self, *a, **k: applied.append(1) or real_apply(self, *a, **k)  # type: ignore[method-assign]
+        try:
+            result = importer.import_chunk(chunk(import_id, 0, phones(0)))
+        finally:
+            RowRules.apply = real_apply  # type: ignore[method-assign]
         assert result.outcome == "throttled"
+        assert applied == []  # sent back before any row was read
         assert db.run("SELECT count(*) FROM lead_import_chunks WHERE import_id = CAST(:i AS uuid)", i=import_id) == [[0]]
         assert db.run("SELECT count(*) FROM leads WHERE import_id = CAST(:i AS uuid)", i=import_id) == [[0]]
         # Raised while the other chunk still runs: the next attempt takes the second slot

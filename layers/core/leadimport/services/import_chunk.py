@@ -113,6 +113,11 @@ class ChunkImporter:
         if imp["status"] in (ImportStatus.CANCELLED, ImportStatus.FAILED):
             return self._skip(msg, imp)
 
+        cap = imp.get("max_concurrency")
+        if cap and not self._slot_free(msg.import_id, cap):
+            # Every slot is taken by its other chunks: back to the queue before any row is read (the write
+            # transaction takes the slot for real; one freed between this look and that one is rare).
+            return self._throttled(msg, imp)
         options = ImportOptions.model_validate(imp["options"])
         rules = RowRules(options, msg.source_columns, msg.columns, self._company_refs(imp["company_id"]))
         candidates: list[LeadCandidate] = []
@@ -160,9 +165,17 @@ class ChunkImporter:
         except _ImportEndedError as ended:  # cancelled or failed since it was read: rolled back, rows unprocessed
             return self._skip(msg, {**imp, "status": ended.status})
         except _ThrottledError:  # its import's other chunks hold every slot: nothing written, it comes back later
-            logger.info("chunk over its import's cap: it goes back to the queue",
-                        extra={"import_id": msg.import_id, "chunk": msg.chunk_no, "cap": imp.get("max_concurrency")})
-            return ChunkResult(msg.import_id, msg.chunk_no, "throttled")
+            return self._throttled(msg, imp)
+
+    def _slot_free(self, import_id: str, cap: int) -> bool:
+        """Whether one of the import's write slots is free now (taken and let go at once)."""
+        with self.db.transaction() as conn:
+            return sql.take_import_slot(conn, import_id, cap)
+
+    def _throttled(self, msg: ChunkMessage, imp: dict[str, Any]) -> ChunkResult:
+        logger.info("chunk over its import's cap: it goes back to the queue",
+                    extra={"import_id": msg.import_id, "chunk": msg.chunk_no, "cap": imp.get("max_concurrency")})
+        return ChunkResult(msg.import_id, msg.chunk_no, "throttled")
 
     def _write_running(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
                        candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
