@@ -255,7 +255,8 @@ def render(report: dict[str, Any]) -> str:
             lines.append(f"| {name} | **ERROR: {bench['error']}** | | | | | | | | |")
         for r in bench.get("results", []):
             ratio = "–" if r["ratio"] is None else f"{r['ratio']:.3g}"
-            lines.append(f"| {r['bench']} | {r['case']} | {r['rows']:,} | {fmt_num(r['seconds'], 2)} | "
+            rows = "–" if r["rows"] is None else f"{r['rows']:,}"  # the driver and CLI cases time no rows
+            lines.append(f"| {r['bench']} | {r['case']} | {rows} | {fmt_num(r['seconds'], 2)} | "
                          f"{len(r['runs'])} | {fmt_rate(r['rows_per_s'])} | {r['ref'] or '–'} | {ratio} | "
                          f"{fmt_num(r['peak_rss_mb'])} | {r['note']} |")
     lines.append("")
@@ -469,11 +470,12 @@ def main(argv: list[str] | None = None) -> int:
     report["busy"]["after"] = busy_snapshot()
     report["seconds"] = time.perf_counter() - t0
     report["targets"] = targets(report["benchmarks"], args.quick)
+    OUT_DIR.mkdir(parents=True, exist_ok=True)
+    # the measurements first: a report that fails to render must not lose a run of many minutes
+    (OUT_DIR / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     text = render(report)
     print(text)
-    OUT_DIR.mkdir(parents=True, exist_ok=True)
     (OUT_DIR / "results.md").write_text(text + "\n", encoding="utf-8")
-    (OUT_DIR / "results.json").write_text(json.dumps(report, indent=2, default=str) + "\n", encoding="utf-8")
     log(f"written {OUT_DIR / 'results.md'} and results.json")
     return 1 if failed else 0
 
