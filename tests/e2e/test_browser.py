@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -182,9 +181,6 @@ def test_an_import_with_rejected_rows_opens_by_url_with_reasons_in_words(local_s
     assert "not a valid phone number" in page.text_content("#rs-rejections")
 
 
-# Out of the default run (make test-all runs it): after the session's last changes it twice waited its 600-s
-# ceiling for the result on an idle machine; the cause is not found yet (see the closing note of issue 19).
-@pytest.mark.slow
 def test_cancel_while_importing_from_the_page(local_server: LocalServer, browser_page: Any, db: Database) -> None:
     import requests
 
@@ -204,24 +200,25 @@ def test_cancel_while_importing_from_the_page(local_server: LocalServer, browser
                            files={"file": ("big.csv", body.encode(), "text/csv")})
         assert up.status_code == 204, up.text
 
-        # When the user opens it and presses Cancel while it runs
+        # When the user opens it and, once its file is being read or imported, presses Cancel. (Pressed before the
+        # splitter took the upload, the cancel lands on an import still awaiting_upload: that case has its own test,
+        # test_api.py::test_a_cancel_before_the_upload_is_read_says_the_file_was_never_read_and_lists_it.)
         page = browser_page
         page.goto(f"{local_server.url}/#/imports/{created['id']}")
         page.wait_for_selector("#progress:not([hidden])")
+        page.wait_for_function("['splitting', 'processing'].includes(document.getElementById('pg-status').textContent)",
+                               timeout=600_000)
         page.click("#pg-cancel")
     finally:
         holder.run("ROLLBACK")  # the chunks waiting their turn come back and are skipped
         holder.close()
 
-    # Then it ends cancelled, with its rows not processed counted and the errors download offered
+    # Then it ends cancelled once every chunk sent is counted (the page waits for counts_final), with its rows not
+    # processed counted and the errors download offered
     page.wait_for_selector("#result:not([hidden])", timeout=600_000)
     assert page.text_content("#rs-status") == "cancelled"
-    ceiling = time.monotonic() + 600  # the chunks still queued are counted as they are skipped
-    while True:
-        assert time.monotonic() < ceiling, "the cancelled import's rows were not all counted"
-        done = requests.get(f"{local_server.url}/api/imports/{created['id']}", headers=auth, timeout=30).json()
-        if done["processed_rows"] + done["unprocessed_rows"] >= done["total_rows"] and done["total_rows"]:
-            break
-        time.sleep(0.2)
-    assert done["status"] == "cancelled" and done["unprocessed_rows"] > 0
+    done = requests.get(f"{local_server.url}/api/imports/{created['id']}", headers=auth, timeout=30).json()
+    assert done["status"] == "cancelled" and done["counts_final"] and done["unprocessed_rows"] > 0
+    assert done["processed_rows"] + done["unprocessed_rows"] == done["total_rows"] > 0
+    assert page.text_content("#rs-read" if done["unread_from_row"] else "#rs-total") == f"{done['total_rows']:,}"
     assert page.is_visible("#errors-link")

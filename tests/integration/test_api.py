@@ -313,3 +313,47 @@ def test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv(p
         pipeline_env.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
     status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
     assert status == 200 and len(text.splitlines()) == 101
+
+
+def test_a_cancel_before_the_upload_is_read_says_the_file_was_never_read_and_lists_it(pipeline_env: LocalAws) -> None:
+    """The page's Cancel can land between the upload and the splitter's first look at it (the import is still
+    awaiting_upload or queued). Nothing is split; the import must not say its file had 0 rows: its rows in file are
+    unknown, every row is unread from row 1, and errors.csv lists them all as unprocessed."""
+    _, imp = create()
+    body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},n{i}" for i in range(50)) + "\n"
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=body.encode())
+    # Given the upload's event not handled yet, when the user cancels
+    status, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    # ... and the event then reaches the splitter
+    run_inline_until_idle(pipeline_env)
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["status"] == "cancelled" and final["unread_from_row"] == 1 and final["counts_final"] is True
+    assert final["total_rows"] == 0 and final["estimated_total_rows"] is None  # read: none; in the file: unknown
+    assert final["file"]["size_bytes"] == len(body)
+    status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
+    lines = text.splitlines()
+    assert status == 200 and lines[0] == "\ufeffcaller_id,note,row,reason,message" and len(lines) == 51
+    assert lines[50].startswith("'+19518760049,n49,50,unprocessed,")
+
+
+def test_a_cancel_mid_split_estimates_the_files_rows_instead_of_calling_the_rows_read_the_file(
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadimport import roots
+
+    monkeypatch.setenv("CHUNK_ROWS", "10")
+    roots.reset()
+    _, imp = create()
+    body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},n{i:03d}" for i in range(300)) + "\n"
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=body.encode())
+    pipeline_env.deliver_s3_events(load_handler("splitter"), timeout_seconds=1)  # stops after 100 rows
+    _, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert cancelled["counts_final"] is False  # its 10 chunks sent are not counted yet
+    run_inline_until_idle(pipeline_env)
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["counts_final"] is True
+    # the 100 rows read are the import's (its counts add up to them); the file holds about 300
+    assert final["total_rows"] == 100 and final["unprocessed_rows"] == 100 and final["unread_from_row"] == 101
+    assert 280 <= final["estimated_total_rows"] <= 320

@@ -282,10 +282,10 @@ async function loadLifecycle() {
 }
 
 // Final, and for a cancelled import every row counted: its chunks still queued are counted unprocessed as they
-// are skipped, after the status changed (the CLI waits the same way).
+// are skipped, after the status changed, and a splitter may still be reading (the API's counts_final says when
+// nothing will change any more; the CLI waits the same way).
 function settled(r) {
-  if (!FINAL.includes(r.status)) return false;
-  return r.status !== "cancelled" || (r.processed_rows + r.unprocessed_rows >= (r.total_rows || 0));
+  return FINAL.includes(r.status) && r.counts_final !== false;
 }
 
 // Each import has its own URL (#/imports/ID): a reload or a shared link opens it again.
@@ -445,7 +445,15 @@ function showResult(r) {
   $("rs-updated").textContent = fmt(r.updated_leads || 0);
   $("rs-rejected").parentElement.classList.toggle("zero", !r.rejected_rows);
   $("rs-rejected").textContent = fmt(r.rejected_rows);
-  $("rs-total").textContent = fmt(r.total_rows);
+  // Stopped before its file was read to the end: the rows read are not the file's rows. The file's are estimated from
+  // the bytes read, or unknown when no row was read (cancelled before the split began).
+  const stoppedEarly = r.unread_from_row !== null && r.unread_from_row !== undefined;
+  $("rs-read-box").hidden = !stoppedEarly;
+  $("rs-read").textContent = fmt(r.total_rows);
+  $("rs-total").textContent = !stoppedEarly ? fmt(r.total_rows)
+    : r.estimated_total_rows ? `~${fmt(r.estimated_total_rows)}` : "unknown";
+  $("rs-total-label").textContent = !stoppedEarly ? "rows in file"
+    : `rows in file (not read from row ${fmt(r.unread_from_row)} on)`;
   countsTable("rs-rejections", r.rejections, "No rejected rows");
   countsTable("rs-warnings", r.warnings, "No warnings");
   $("rs-id").textContent = `import ${r.id}`;

@@ -142,6 +142,18 @@ def attach_upload(db: Database, import_id: str, version: str, size: int) -> bool
                           where_sql=" AND status = 'awaiting_upload'", v=version, s=size))
 
 
+def attach_upload_of_ended(db: Database, import_id: str, version: str, size: int) -> bool:
+    """The upload's event reached an import cancelled before it: record the object all the same (no status change),
+    so the import says its file was never read (`unread_from_row` 1) and errors.csv lists its rows as unprocessed.
+    False when the import already had a file or is not cancelled."""
+    rows = db.run(
+        """UPDATE lead_imports SET object_version = :v, object_size = :s, updated_at = now()
+           WHERE id = CAST(:id AS uuid) AND status = 'cancelled' AND object_version IS NULL RETURNING id""",
+        v=version, s=size, id=import_id,
+    )
+    return bool(rows)
+
+
 def claim_split(db: Database, import_id: str, lease_seconds: int) -> dict[str, Any] | None:
     """Take the split lease (queued -> splitting, or a splitting import whose lease expired); None when the
     import is not ours to split now. The guard is the transition table: splitting is reached from queued only,

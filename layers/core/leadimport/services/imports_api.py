@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from leadimport.csv_io import CsvHeader, FileRejectedError, iter_rows, resolve_columns
+from leadimport.csv_io import CsvHeader, FileRejectedError, iter_rows, read_header, resolve_columns
 from leadimport.csv_io.mapping import ERROR_CSV_COLUMNS, bookkeeping_columns
-from leadimport.csv_io.saved_header import header_from_json
+from leadimport.csv_io.saved_header import header_from_json, header_to_json
 from leadimport.imports import repository as import_repo
 from leadimport.imports.resource import (
     CreatedImport,
@@ -207,6 +207,9 @@ class ImportsApi:
         Fields beyond the header (a row with too many fields) are kept, quoted in the message, so the
         CSV stays one column per header name and nothing of the row is lost."""
         row = self._row(company_id, import_id)
+        first_unread = unread_from_row(row)
+        if first_unread is not None and row["header"] is None:
+            row = {**row, **self._header_of_unread_file(row)}  # cancelled before a line of it was read
         columns: list[str] = list((row["header"] or {}).get("columns") or [])
         # A file that was an error CSV already: its bookkeeping columns are written once, never twice.
         columns = columns[:len(columns) - bookkeeping_columns(columns)]
@@ -234,10 +237,24 @@ class ImportsApi:
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
-        first_unread = unread_from_row(row)
-        if first_unread is not None and int(row["object_size"]) - int(row["split_offset"]) <= UNREAD_LISTED_BYTES:
+        if (first_unread is not None and row["split_offset"] is not None
+                and int(row["object_size"]) - int(row["split_offset"]) <= UNREAD_LISTED_BYTES):
             yield from self._unread_rows_csv(row, first_unread, columns, writer, buf)
         yield buf.getvalue()
+
+    def _header_of_unread_file(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The header and the offset after it of a file never read (the import was cancelled before its split), as
+        the splitter would have read them; nothing when the file is gone or unreadable (the CSV is then empty)."""
+        options = ImportOptions.model_validate(row["options"])
+        try:
+            with self.uploads.open(row["upload_key"], 0, row["object_version"]) as stream:
+                header = read_header(stream, delimiter=options.delimiter, encoding=options.encoding)
+            mapped = resolve_columns(header.columns, options.column_mapping).names
+        except Exception:  # noqa: BLE001 - expired, deleted or not a CSV: there is nothing to list
+            logger.warning("the header of a file never read could not be read", extra={"import_id": row["id"]},
+                           exc_info=True)
+            return {}
+        return {"header": header_to_json(header, mapped), "split_offset": header.data_offset}
 
     def _unread_rows_csv(self, row: dict[str, Any], first_unread: int, columns: Sequence[str], writer: Any,
                          buf: io.StringIO) -> Iterator[str]:

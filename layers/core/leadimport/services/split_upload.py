@@ -120,6 +120,11 @@ class Splitter:
             self.uploads.delete(key)  # nothing of it will be read: it does not stay in the bucket
             return SplitOutcome(found["id"], "failed", "too big")
         claimed = import_repo.attach_upload(self.db, found["id"], info.version, info.size)
+        if (not claimed and found.get("object_version") is None
+                and import_repo.attach_upload_of_ended(self.db, found["id"], info.version, info.size)):
+            # Cancelled before its upload's event came: nothing is split, but the file is the import's (its rows
+            # are listed as never read).
+            return SplitOutcome(found["id"], "cancelled", "cancelled before the file was read")
         if not claimed and found.get("object_version") not in (None, info.version):
             logger.warning("a second file uploaded for an import that already has one: ignored",
                            extra={"import_id": found["id"]})
