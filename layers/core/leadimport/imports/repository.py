@@ -168,7 +168,7 @@ def claim_split(db: Database, import_id: str, lease_seconds: int) -> dict[str, A
                WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[])) AND NOT split_done
                  AND (split_lease_until IS NULL OR split_lease_until < now())
                RETURNING id::text AS id, company_id, owner_type, owner_id, options, upload_key, object_version,
-                         header, split_offset, split_next_row, split_next_chunk, split_attempt""",
+                         object_size, header, split_offset, split_next_row, split_next_chunk, split_attempt""",
             id=import_id, lease=lease_seconds, sources=sources_of(ImportStatus.SPLITTING) + ["splitting"],
         )
         return _first(conn, rows)
@@ -200,6 +200,17 @@ def save_preview(db: Database, import_id: str, preview: dict[str, Any], header: 
                           set_sql=", preview = CAST(:p AS jsonb), header = CAST(:h AS jsonb), file_encoding = :enc,"
                                   " file_delimiter = :d, split_lease_until = NULL",
                           p=json.dumps(preview), h=json.dumps(header), enc=header["encoding"], d=header["delimiter"]))
+
+
+def replace_preview(db: Database, company_id: int, import_id: str, preview: dict[str, Any],
+                    header: dict[str, Any]) -> bool:
+    """A new preview (another column mapping) of an import still awaiting confirmation; False when it no longer is."""
+    rows = db.run(
+        """UPDATE lead_imports SET preview = CAST(:p AS jsonb), header = CAST(:h AS jsonb), updated_at = now()
+           WHERE id = CAST(:id AS uuid) AND company_id = :c AND status = 'awaiting_confirmation' RETURNING id""",
+        p=json.dumps(preview), h=json.dumps(header), id=import_id, c=company_id,
+    )
+    return bool(rows)
 
 
 SUPERSEDED = "superseded"  # checkpoint/finish of a split attempt whose lease another attempt took

@@ -128,6 +128,24 @@ class PreviewRow(BaseModel):
     values: dict[str, str]
 
 
+class PreviewTotals(_Out):
+    """What the import would do with the whole file, or with its first `sample_limit` rows when it has more (then
+    `whole_file` is false and `estimated_file_rows` estimates the file's rows from the bytes read)."""
+
+    rows: int = Field(ge=0, description="Rows read and run through the rules and the plan")
+    whole_file: bool = Field(description="True when `rows` is every row of the file; false: the first rows only")
+    sample_limit: int = Field(ge=1, description="At most this many rows are previewed")
+    estimated_file_rows: int | None = Field(ge=0, description=(
+        "The file's rows: `rows` for a whole file, else estimated from the bytes read (null when unknown)"))
+    created: int = Field(ge=0, description="Rows that would create a lead")
+    updated: int = Field(ge=0, description="Rows that would refresh the owner's live lead for their caller_id")
+    rejected: int = Field(ge=0, description="Rows that would be rejected")
+    rejections: dict[str, int] = Field(description="Rejected rows by reason code (duplicate_lead included)")
+    existing_leads: dict[str, int] = Field(description=(
+        "Rows whose caller_id has a live lead on the owner, by what happens to it: update, skip, expire, move"))
+    warnings: dict[str, int] = Field(description="Rows that would go in with a warning, by code")
+
+
 class ImportPreview(_Out):
     import_: ImportResource = Field(alias="import")
     encoding: str
@@ -135,7 +153,10 @@ class ImportPreview(_Out):
     header: list[str]
     proposed_mapping: dict[str, str | None]
     column_mapping: dict[str, str | None]
-    rows: list[PreviewRow]
+    rows: list[PreviewRow] = Field(description=(
+        "The first 20 rows, then the first 20 rejected rows after them, each with its outcome"))
+    totals: PreviewTotals | None = Field(default=None, description=(
+        "Outcome totals over the file or its first rows (null for a preview made before totals existed)"))
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

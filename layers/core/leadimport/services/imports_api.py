@@ -156,6 +156,29 @@ class ImportsApi:
                                 "or its file has not been read yet.")
         return ImportPreview.model_validate({"import": to_resource(row), **row["preview"]})
 
+    def repreview(self, company_id: int, import_id: str, column_mapping: dict[str, str | None]) -> ImportPreview:
+        """The preview again with another column mapping, computed from the uploaded file (the same rules, plan and
+        sample as the first one); the mapping is the one `start` confirms unless it is given another."""
+        from leadimport.services.preview import PreviewSource, build_preview
+
+        row = self._row(company_id, import_id)
+        if row["status"] != ImportStatus.AWAITING_CONFIRMATION or not row["header"]:
+            raise ConflictError("not_awaiting_confirmation",
+                                f"Only an import awaiting confirmation has a preview to change; this one is {row['status']}.")
+        header = header_from_json(row["header"])
+        source = PreviewSource(import_id=import_id, company_id=company_id, owner_type=row["owner_type"],
+                               owner_id=row["owner_id"], upload_key=row["upload_key"],
+                               object_version=row["object_version"], object_size=row["object_size"])
+        try:
+            preview = build_preview(self.db, self.uploads, source, header, ImportOptions.model_validate(row["options"]),
+                                    column_mapping)
+        except FileRejectedError as exc:
+            raise InvalidRequestError(exc.code, exc.message) from exc
+        mapped = list(preview["proposed_mapping"].values())
+        if not import_repo.replace_preview(self.db, company_id, import_id, preview, header_to_json(header, mapped)):
+            raise ConflictError("not_awaiting_confirmation", "The import was changed meanwhile; reload it.")
+        return self.preview(company_id, import_id)
+
     def errors(self, company_id: int, import_id: str, *, reason: str | None, limit: int,
                cursor: str | None) -> RejectedRowPage:
         self._row(company_id, import_id)
@@ -298,6 +321,8 @@ class ImportsApi:
                                 f"Only an import awaiting confirmation can be started; this one is {row['status']}.")
         options = dict(row["options"])
         header = dict(row["header"] or {})
+        if column_mapping is None and row["preview"]:
+            column_mapping = row["preview"].get("column_mapping")  # the mapping the user last previewed
         if column_mapping is not None:
             options["column_mapping"] = column_mapping
         try:
