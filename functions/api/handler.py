@@ -129,7 +129,7 @@ def _invalid(exc: InvalidRequestError) -> Response[str]:
 
 @api.exception_handler(InvalidOptionsError)
 def _invalid_options(exc: InvalidOptionsError) -> Response[str]:
-    return _problem(422, exc.code, exc.message)
+    return _problem(422, exc.code, exc.message, **({"errors": exc.errors} if exc.errors else {}))
 
 
 @api.exception_handler(RequestValidationError)

@@ -357,3 +357,27 @@ def test_a_cancel_mid_split_estimates_the_files_rows_instead_of_calling_the_rows
     # the 100 rows read are the import's (its counts add up to them); the file holds about 300
     assert final["total_rows"] == 100 and final["unprocessed_rows"] == 100 and final["unread_from_row"] == 101
     assert 280 <= final["estimated_total_rows"] <= 320
+
+
+def test_every_problem_of_a_request_comes_back_at_its_field_all_at_once(pipeline_env: LocalAws) -> None:
+    """The page shows each error at its control: the problem lists every one, with the option's dotted path."""
+    # Options the model refuses: each field's sentence, without pydantic's "Value error, " prefixes
+    status, problem = create(default_country="Narnia", lead_management={"max_contact_attempts": -1},
+                             defaults={"lead_priority": 5000})
+    assert status == 422 and problem["code"] == "invalid_request"
+    fields = {e["field"]: e["message"] for e in problem["errors"]}
+    assert set(fields) == {"default_country", "lead_management.max_contact_attempts", "defaults.lead_priority"}
+    assert not any(m.startswith("Value error") for m in fields.values())
+    # Options the model accepts but the company's data refuses: every id and contradiction, each at its option
+    status, problem = create(defaults={"buyer_ids": [1, 3], "traffic_source_id": 3},
+                             lead_management={"add_to_schedule_id": 1, "move_to_schedule_id": 3,
+                                              "expire_existing": True})
+    assert status == 422 and problem["code"] == "contradictory_options"
+    assert [(e["field"], e["message"]) for e in problem["errors"]] == [
+        ("lead_management.move_to_schedule_id", "\"Move To Another Schedule\" cannot be combined with \"Expire "
+         "Existing Leads\" or \"Manage Schedule\": each decides the fate of the existing lead."),
+        ("lead_management.add_to_schedule_id", "\"Add To Schedule\" names the schedule the import already targets."),
+        ("lead_management.move_to_schedule_id", "There is no schedule 3 in your company."),
+        ("defaults.traffic_source_id", "There is no traffic source 3 in your company."),
+        ("defaults.buyer_ids", "There is no buyer 3 in your company."),
+    ]
