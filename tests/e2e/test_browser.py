@@ -1,10 +1,12 @@
-"""The upload page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright):
-fill the wizard's first step, upload the CSV straight to the moto bucket with the presigned POST,
-confirm the preview, follow the progress to the end, check the counts, download errors.csv, and
-save a screenshot of the finished page to docs/upload-page.png.
+"""The upload page in a real headless Chromium (Debian's /usr/bin/chromium, driven by Playwright): the whole
+wizard with every option group (nothing chosen for the user, schedule-only options for schedules only, every API
+error at its field at once), the upload straight to the moto bucket with the presigned POST, the preview with its
+totals and a changed mapping, the progress, the result with its rejected rows in words, errors.csv, the detail page
+after a reload, undo; an import opened by its URL; Cancel while it runs. axe-core checks each step (0 serious or
+critical violations), and a screenshot of each step goes to docs/ with LEADIMPORT_UPDATE_SCREENSHOT=1.
 
 Needs the `chromium` apt package and the `playwright` pip package (no `playwright install`: the
-system browser is used); skipped with a message when either is missing."""
+system browser is used); skipped with a message when either is missing. axe-core comes from `make install` (npm)."""
 
 from __future__ import annotations
 
