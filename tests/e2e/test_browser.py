@@ -407,3 +407,41 @@ def test_cancel_while_importing_from_the_page(local_server: LocalServer, browser
     assert page.text_content("#rs-read" if done["unread_from_row"] else "#rs-total") == f"{done['total_rows']:,}"
     assert page.is_visible("#errors-link")
     axe(page, "result (cancelled)")
+
+
+def test_an_import_cancelled_before_its_file_was_read_says_so(local_server: LocalServer, browser_page: Any,
+                                                              axe: Any) -> None:
+    import requests
+
+    # Given an import cancelled before its upload arrived, whose file then arrives all the same
+    auth = {"Authorization": "Bearer dev-1"}
+    created = requests.post(f"{local_server.url}/api/imports", headers=auth, timeout=30,
+                            json={"owner": {"type": "schedule", "id": 1}, "name": "cancelled early"}).json()
+    assert requests.post(f"{local_server.url}/api/imports/{created['id']}/cancel", headers=auth,
+                         timeout=30).status_code == 200
+    page = browser_page
+    page.goto(f"{local_server.url}/#/imports/{created['id']}")
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#rs-total") == "–" and "no file had arrived" in page.text_content("#rs-total-label")
+    post = created["upload"]["post"]
+    up = requests.post(post["url"], data=post["fields"], timeout=60,
+                       files={"file": ("late.csv", b"caller_id\n+19518761336\n+16785177520\n", "text/csv")})
+    assert up.status_code == 204, up.text
+    ceiling = time.monotonic() + 600  # the splitter records the late upload: an event, with a generous ceiling
+    while requests.get(f"{local_server.url}/api/imports/{created['id']}", headers=auth,
+                       timeout=30).json()["unread_from_row"] != 1:
+        assert time.monotonic() < ceiling, "the late upload was not recorded"
+        time.sleep(0.2)
+
+    # When the page opens it again, it says none of the file was read: rows in file unknown, not 0
+    page.reload()
+    page.wait_for_selector("#result:not([hidden])")
+    assert page.text_content("#rs-status") == "cancelled"
+    assert page.text_content("#rs-read") == "0" and page.text_content("#rs-total") == "unknown"
+    assert "not read from row 1 on" in page.text_content("#rs-total-label")
+    assert page.is_visible("#errors-link")
+    with page.expect_download() as download:
+        page.click("#errors-link")
+    lines = Path(download.value.path()).read_text(encoding="utf-8-sig").splitlines()
+    assert len(lines) == 3 and lines[1].split(",")[2] == "unprocessed"  # every row of the file, unprocessed
+    axe(page, "result (cancelled before the file was read)")

@@ -717,10 +717,11 @@ function showResult(r) {
   const stoppedEarly = r.unread_from_row !== null && r.unread_from_row !== undefined;
   $("rs-read-box").hidden = !stoppedEarly;
   $("rs-read").textContent = fmt(r.total_rows);
-  $("rs-total").textContent = !stoppedEarly ? fmt(r.total_rows)
+  const noFile = r.status === "cancelled" && !stoppedEarly && !(r.file || {}).size_bytes;  // cancelled before its upload
+  $("rs-total").textContent = noFile ? "–" : !stoppedEarly ? fmt(r.total_rows)
     : r.estimated_total_rows ? `~${fmt(r.estimated_total_rows)}` : "unknown";
-  $("rs-total-label").textContent = !stoppedEarly ? "rows in file"
-    : `rows in file (not read from row ${fmt(r.unread_from_row)} on)`;
+  $("rs-total-label").textContent = noFile ? "rows in file (no file had arrived when it was cancelled)"
+    : !stoppedEarly ? "rows in file" : `rows in file (not read from row ${fmt(r.unread_from_row)} on)`;
   countsTable("rs-rejections", r.rejections, "No rejected rows");
   countsTable("rs-warnings", r.warnings, "No warnings");
   $("rs-id").textContent = `import ${r.id}`;
