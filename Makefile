@@ -13,7 +13,20 @@ PYTEST_WORKERS ?= 2
 
 .PHONY: install lock demo test test-all lint check-template checks pytest pytest-all build bench migrate openapi clean mutants
 
-install: $(STAMP)
+# axe-core (npm) for the browser test's accessibility check, pinned with its hash in infra/axe/package-lock.json and
+# installed into .local/npm where npm exists. Without npm (or the registry) the install goes on and that check
+# skips with a message; a later `make install` tries again.
+AXE := .local/npm/node_modules/axe-core/axe.min.js
+
+install: $(STAMP) $(AXE)
+
+$(AXE): infra/axe/package.json infra/axe/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then \
+	    mkdir -p .local/npm && cp infra/axe/package.json infra/axe/package-lock.json .local/npm/ && \
+	    (npm ci --prefix .local/npm --ignore-scripts --no-audit --no-fund --loglevel=error >/dev/null \
+	     && touch $@ && echo "axe-core installed into .local/npm") \
+	    || echo "axe-core could not be installed with npm: the browser test's accessibility check will skip"; \
+	else echo "npm not found: axe-core not installed, the browser test's accessibility check will skip"; fi
 
 $(STAMP):
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is required"'

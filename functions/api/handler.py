@@ -15,7 +15,7 @@ from aws_lambda_powertools.event_handler import APIGatewayHttpResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.utilities.typing import LambdaContext
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from leadimport import tracing
 from leadimport.imports.resource import (
@@ -129,7 +129,7 @@ def _invalid(exc: InvalidRequestError) -> Response[str]:
 
 @api.exception_handler(InvalidOptionsError)
 def _invalid_options(exc: InvalidOptionsError) -> Response[str]:
-    return _problem(422, exc.code, exc.message)
+    return _problem(422, exc.code, exc.message, **({"errors": exc.errors} if exc.errors else {}))
 
 
 @api.exception_handler(RequestValidationError)
@@ -158,6 +158,18 @@ def get_import(import_id: str) -> ImportResource:
 @api.get("/imports/<import_id>/preview", responses=_responses(200, "The preview", conflict=True))
 def get_preview(import_id: str) -> ImportPreview:
     return root.imports_api().preview(_company_id(), import_id)
+
+
+class PreviewRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    column_mapping: dict[str, str | None] = Field(max_length=500, description=(
+        "Each file column to the name it is imported as (caller_id, email, ... or a token), null to skip it"))
+
+
+@api.post("/imports/<import_id>/preview", responses=_responses(200, "The preview, computed again with this mapping",
+                                                              conflict=True))
+def change_preview(import_id: str, body: PreviewRequest) -> ImportPreview:
+    return root.imports_api().repreview(_company_id(), import_id, body.column_mapping)
 
 
 @api.post("/imports/<import_id>/start", responses=_responses(conflict=True))

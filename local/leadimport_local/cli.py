@@ -234,7 +234,7 @@ def render_summary(r: dict[str, Any]) -> str:
     rejected = "rows that would be rejected" if r.get("dry_run") else "rows rejected"
     lines += [
         "",
-        f"{'rows in file':<{width}}{r['total_rows']:>10,}",
+        *_rows_in_file(r, width),
         f"{created:<{width}}{r['created_leads']:>10,}",
         f"{updated:<{width}}{r.get('updated_leads', 0):>10,}",
         f"{rejected:<{width}}{r['rejected_rows']:>10,}",
@@ -253,6 +253,18 @@ def render_summary(r: dict[str, Any]) -> str:
     if r["rejected_rows"]:
         lines.append(f"\nRejected rows: {command_name()} errors {r['id']} --csv > errors.csv")
     return "\n".join(lines)
+
+
+def _rows_in_file(r: dict[str, Any], width: int) -> list[str]:
+    """An import stopped before its file was read to the end: the rows read, and the file's rows as an estimate
+    (or unknown), never the rows read called the file's."""
+    if r.get("unread_from_row") is None:
+        return [f"{'rows in file':<{width}}{r['total_rows']:>10,}"]
+    estimate = r.get("estimated_total_rows")
+    in_file = f"~{estimate:,}" if estimate else "unknown"
+    return [f"{'rows in file':<{width}}{in_file:>10}",
+            f"{'rows read':<{width}}{r['total_rows']:>10,}",
+            f"  (not read from row {r['unread_from_row']:,} on: see the errors CSV)"]
 
 
 def _api(company: int, method: str, path: str, query: dict[str, str] | None = None) -> tuple[int, Any, str]:

@@ -273,7 +273,7 @@ def _finished(r: dict[str, Any]) -> bool:
     if r["status"] in ("completed", "failed", "awaiting_confirmation"):
         return True
     if r["status"] == "cancelled":
-        return r["processed_rows"] + r["unprocessed_rows"] >= (r["total_rows"] or 0)
+        return bool(r.get("counts_final", True))  # every chunk sent counted, no splitter still reading
     return False
 
 

@@ -30,3 +30,18 @@ def list_owners(db: Database, company_id: int) -> list[dict[str, Any]]:
         " ORDER BY type DESC, id",
         c=company_id,
     )
+
+
+def list_choices(db: Database, company_id: int) -> dict[str, list[dict[str, Any]]]:
+    """What the upload page picks from by name, all of this company only: its schedules and offers, buyers, traffic
+    sources, and the call dispositions its call history holds (for Scrub Import)."""
+    return {
+        "owners": list_owners(db, company_id),
+        "buyers": db.rows("SELECT id::text AS id, name FROM buyers WHERE company_id = :c ORDER BY name, id",
+                          c=company_id),
+        "traffic_sources": db.rows("SELECT id::text AS id, name FROM traffic_sources WHERE company_id = :c"
+                                   " ORDER BY name, id", c=company_id),
+        "dispositions": [r[0] for r in db.run(
+            "SELECT DISTINCT disposition FROM calls WHERE company_id = :c AND disposition IS NOT NULL"
+            " ORDER BY disposition LIMIT 500", c=company_id)],
+    }

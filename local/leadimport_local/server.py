@@ -8,7 +8,8 @@
   authorizer does deployed. Without it (or with anything else) the event has no authorizer and the
   API answers 401.
 * `/local/owners` (local only, same dev authorizer) lists the company's schedules and offers for
-  the page's owner select; `/local/lifecycle` gives the page the import statuses and transitions;
+  the page's owner select; `/local/lists` (the same) those and the company's buyers, traffic sources and call
+  dispositions, which the wizard picks from by name; `/local/lifecycle` gives the page the import statuses and transitions;
   `/local/reasons` the reason and warning codes in words.
 * `/` and the page's files come from ./static.
 * The pipeline (`LocalPipeline`: stores, a moto server with the bucket and queues, the splitter and
@@ -184,6 +185,14 @@ class LocalServer:
             return list_owners(shared_database(), company)
 
 
+    def choices(self, company: int) -> dict[str, list[dict[str, Any]]]:
+        from leadimport.store.db import shared_database
+        from leadimport_local.seed import list_choices
+
+        with self._lock:
+            return list_choices(shared_database(), company)
+
+
 class _HttpServer(ThreadingHTTPServer):
     daemon_threads = True
     app: LocalServer
@@ -228,7 +237,9 @@ class _RequestHandler(BaseHTTPRequestHandler):
             if path == API_PREFIX or path.startswith(API_PREFIX + "/"):
                 self._api(path[len(API_PREFIX):] or "/", parts.query, body)
             elif path == "/local/owners":
-                self._owners(app)
+                self._company_list(app.owners)
+            elif path == "/local/lists":
+                self._company_list(app.choices)
             elif path == "/local/lifecycle":
                 self._send_json(200, lifecycle())
             elif path == "/local/reasons":
@@ -270,7 +281,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
         headers += [("Set-Cookie", c) for c in response.get("cookies") or []]
         self._send(int(response.get("statusCode", 200)), payload, headers)
 
-    def _owners(self, app: LocalServer) -> None:
+    def _company_list(self, read: Any) -> None:
+        """A local list for the page, of the company the dev authorizer names (401 without one)."""
         if self.command != "GET":
             self._send_json(405, {"status": 405, "code": "method_not_allowed", "message": "Use GET."})
             return
@@ -279,7 +291,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self._send_json(401, {"status": 401, "code": "unauthorized",
                                   "message": "Sign in again: the request carries no company."})
             return
-        self._send_json(200, app.owners(company))
+        self._send_json(200, read(company))
 
     def _static(self, path: str) -> None:
         name = "index.html" if path in ("/", "/index.html") else path.lstrip("/")

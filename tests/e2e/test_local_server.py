@@ -76,6 +76,7 @@ def test_the_api_wants_the_dev_authorizer_and_scopes_imports_by_company(api_serv
         assert r.json()["code"] == "unauthorized"
         assert r.headers["Content-Type"].startswith("application/problem+json")
     assert requests.get(f"{local_server.url}/local/owners", timeout=TIMEOUT).status_code == 401
+    assert requests.get(f"{local_server.url}/local/lists", timeout=TIMEOUT).status_code == 401
 
     # Company 1 creates an import; company 2 cannot see it (404, as for an import that does not exist)
     created = create_import(local_server, name="Mine")
@@ -95,6 +96,13 @@ def test_the_api_wants_the_dev_authorizer_and_scopes_imports_by_company(api_serv
     # The page and its helpers
     owners = requests.get(f"{local_server.url}/local/owners", headers=auth(1), timeout=TIMEOUT).json()
     assert {"type": "schedule", "id": "1"}.items() <= owners[0].items()
+    # ... the wizard's lists, by name, of the caller's company only
+    lists = requests.get(f"{local_server.url}/local/lists", headers=auth(1), timeout=TIMEOUT).json()
+    assert lists["owners"] == owners and "not_interested" in lists["dispositions"]
+    assert [b["name"] for b in lists["buyers"]] == ["Freedom Settlement", "National Debt Partners"]
+    assert [t["name"] for t in lists["traffic_sources"]] == ["Facebook Ads", "Purchased List"]
+    other = requests.get(f"{local_server.url}/local/lists", headers=auth(2), timeout=TIMEOUT).json()
+    assert [b["name"] for b in other["buyers"]] == ["Globex Buyer"] and "not_interested" not in other["dispositions"]
     lifecycle = requests.get(f"{local_server.url}/local/lifecycle", timeout=TIMEOUT).json()
     assert lifecycle["final"] == ["cancelled", "completed", "failed"] and ["processing", "completed"] in lifecycle[
         "transitions"]
@@ -102,7 +110,7 @@ def test_the_api_wants_the_dev_authorizer_and_scopes_imports_by_company(api_serv
     assert words["duplicate_lead"].startswith("a live lead for this phone") and "invalid_phone" in words
     page = requests.get(f"{local_server.url}/", timeout=TIMEOUT)
     assert page.status_code == 200 and page.headers["Content-Type"].startswith("text/html")
-    assert "Upload and preview" in page.text
+    assert "Next Step" in page.text
     js = requests.get(f"{local_server.url}/app.js", timeout=TIMEOUT)
     assert js.status_code == 200 and "javascript" in js.headers["Content-Type"]
     assert requests.get(f"{local_server.url}/..%2Fserver.py", timeout=TIMEOUT).status_code == 404

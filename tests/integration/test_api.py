@@ -313,3 +313,71 @@ def test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv(p
         pipeline_env.s3.delete_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
     status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
     assert status == 200 and len(text.splitlines()) == 101
+
+
+def test_a_cancel_before_the_upload_is_read_says_the_file_was_never_read_and_lists_it(pipeline_env: LocalAws) -> None:
+    """The page's Cancel can land between the upload and the splitter's first look at it (the import is still
+    awaiting_upload or queued). Nothing is split; the import must not say its file had 0 rows: its rows in file are
+    unknown, every row is unread from row 1, and errors.csv lists them all as unprocessed."""
+    _, imp = create()
+    body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},n{i}" for i in range(50)) + "\n"
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=body.encode())
+    # Given the upload's event not handled yet, when the user cancels
+    status, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert status == 200 and cancelled["status"] == "cancelled"
+    # ... and the event then reaches the splitter
+    run_inline_until_idle(pipeline_env)
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["status"] == "cancelled" and final["unread_from_row"] == 1 and final["counts_final"] is True
+    assert final["total_rows"] == 0 and final["estimated_total_rows"] is None  # read: none; in the file: unknown
+    assert final["file"]["size_bytes"] == len(body)
+    status, _, text = call_api(1, "GET", f"/imports/{imp['id']}/errors.csv")
+    lines = text.splitlines()
+    assert status == 200 and lines[0] == "\ufeffcaller_id,note,row,reason,message" and len(lines) == 51
+    assert lines[50].startswith("'+19518760049,n49,50,unprocessed,")
+
+
+def test_a_cancel_mid_split_estimates_the_files_rows_instead_of_calling_the_rows_read_the_file(
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch) -> None:
+    from leadimport import roots
+
+    monkeypatch.setenv("CHUNK_ROWS", "10")
+    roots.reset()
+    _, imp = create()
+    body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},n{i:03d}" for i in range(300)) + "\n"
+    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
+                               Body=body.encode())
+    pipeline_env.deliver_s3_events(load_handler("splitter"), timeout_seconds=1)  # stops after 100 rows
+    _, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
+    assert cancelled["counts_final"] is False  # its 10 chunks sent are not counted yet
+    run_inline_until_idle(pipeline_env)
+    _, final, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert final["counts_final"] is True
+    # the 100 rows read are the import's (its counts add up to them); the file holds about 300
+    assert final["total_rows"] == 100 and final["unprocessed_rows"] == 100 and final["unread_from_row"] == 101
+    assert 280 <= final["estimated_total_rows"] <= 320
+
+
+def test_every_problem_of_a_request_comes_back_at_its_field_all_at_once(pipeline_env: LocalAws) -> None:
+    """The page shows each error at its control: the problem lists every one, with the option's dotted path."""
+    # Options the model refuses: each field's sentence, without pydantic's "Value error, " prefixes
+    status, problem = create(default_country="Narnia", lead_management={"max_contact_attempts": -1},
+                             defaults={"lead_priority": 5000})
+    assert status == 422 and problem["code"] == "invalid_request"
+    fields = {e["field"]: e["message"] for e in problem["errors"]}
+    assert set(fields) == {"default_country", "lead_management.max_contact_attempts", "defaults.lead_priority"}
+    assert not any(m.startswith("Value error") for m in fields.values())
+    # Options the model accepts but the company's data refuses: every id and contradiction, each at its option
+    status, problem = create(defaults={"buyer_ids": [1, 3], "traffic_source_id": 3},
+                             lead_management={"add_to_schedule_id": 1, "move_to_schedule_id": 3,
+                                              "expire_existing": True})
+    assert status == 422 and problem["code"] == "contradictory_options"
+    assert [(e["field"], e["message"]) for e in problem["errors"]] == [
+        ("lead_management.move_to_schedule_id", "\"Move To Another Schedule\" cannot be combined with \"Expire "
+         "Existing Leads\" or \"Manage Schedule\": each decides the fate of the existing lead."),
+        ("lead_management.add_to_schedule_id", "\"Add To Schedule\" names the schedule the import already targets."),
+        ("lead_management.move_to_schedule_id", "There is no schedule 3 in your company."),
+        ("defaults.traffic_source_id", "There is no traffic source 3 in your company."),
+        ("defaults.buyer_ids", "There is no buyer 3 in your company."),
+    ]

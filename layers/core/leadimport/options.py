@@ -36,10 +36,11 @@ MAX_OPTIONS_BYTES = 64 * 1024  # the whole options document, as JSON
 class InvalidOptionsError(ValueError):
     """The options cannot be used: `code` is stable, `message` is the sentence for the user."""
 
-    def __init__(self, code: str, message: str):
+    def __init__(self, code: str, message: str, errors: list[dict[str, str]] | None = None):
         super().__init__(message)
         self.code = code
         self.message = message
+        self.errors = errors  # each {field, message}: every problem found, at its option (dotted path)
 
 
 def _check_strings(value: Any, where: str = "") -> None:
@@ -217,28 +218,34 @@ def options_json(options: ImportOptions) -> dict[str, object]:
     )
 
 
-def contradiction(owner: Owner, options: ImportOptions) -> str | None:
-    """Options that contradict each other or cannot apply to this owner, as a sentence; None when they fit."""
+def contradictions(owner: Owner, options: ImportOptions) -> list[tuple[str, str]]:
+    """Every contradiction, as (the option it is shown at, a sentence)."""
     lm = options.lead_management
+    out: list[tuple[str, str]] = []
     if lm.move_to_schedule_id is not None and (lm.expire_existing or lm.manage_schedule != "nothing"):
-        return ("\"Move To Another Schedule\" cannot be combined with \"Expire Existing Leads\" or "
-                "\"Manage Schedule\": each decides the fate of the existing lead.")
-    for schedule_id, label in ((lm.add_to_schedule_id, "Add To Schedule"),
-                               (lm.move_to_schedule_id, "Move To Another Schedule")):
+        out.append(("lead_management.move_to_schedule_id",
+                    "\"Move To Another Schedule\" cannot be combined with \"Expire Existing Leads\" or "
+                    "\"Manage Schedule\": each decides the fate of the existing lead."))
+    for schedule_id, label, field in ((lm.add_to_schedule_id, "Add To Schedule", "add_to_schedule_id"),
+                                      (lm.move_to_schedule_id, "Move To Another Schedule", "move_to_schedule_id")):
         if schedule_id is not None and owner.type == "schedule" and schedule_id == owner.id:
-            return f"\"{label}\" names the schedule the import already targets."
+            out.append((f"lead_management.{field}", f"\"{label}\" names the schedule the import already targets."))
     source = lm.copy_to_this_schedule_from
     if source is not None:
         if owner.type != "schedule":
-            return "\"Copy To This Schedule\" needs an import into a schedule."
-        if (source.type, source.id) == (owner.type, owner.id):
-            return "\"Copy To This Schedule\" names the schedule the import targets."
+            out.append(("lead_management.copy_to_this_schedule_from",
+                        "\"Copy To This Schedule\" needs an import into a schedule."))
+        elif (source.type, source.id) == (owner.type, owner.id):
+            out.append(("lead_management.copy_to_this_schedule_from",
+                        "\"Copy To This Schedule\" names the schedule the import targets."))
     if lm.manage_schedule != "nothing" and owner.type != "schedule":
-        return "\"Manage Schedule\" applies to a schedule import; this import targets an offer."
+        out.append(("lead_management.manage_schedule",
+                    "\"Manage Schedule\" applies to a schedule import; this import targets an offer."))
     if lm.manage_schedule != "nothing" and lm.expire_existing:
-        return ("\"Expire Existing Leads\" and \"Manage Schedule\" cannot be combined: the existing lead "
-                "expires, so there is no schedule run left to manage.")
-    return None
+        out.append(("lead_management.manage_schedule",
+                    "\"Expire Existing Leads\" and \"Manage Schedule\" cannot be combined: the existing lead "
+                    "expires, so there is no schedule run left to manage."))
+    return out
 
 
 def referenced_ids(owner: Owner, options: ImportOptions) -> dict[str, list[int]]:

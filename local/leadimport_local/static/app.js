@@ -95,28 +95,108 @@ function duration(seconds) {
 const delimiterName = (d) => ({ ",": "comma (,)", ";": "semicolon (;)", "\t": "tab", "|": "pipe (|)" }[d] || d);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-// ---- owners -----------------------------------------------------------------------------------
+// ---- the company's lists, by name (/local/lists: owners, buyers, traffic sources, dispositions) ------------
 
-async function loadOwners() {
-  const select = $("owner");
-  select.replaceChildren(el("option", { value: "", text: "Loading…" }));
-  if (!company()) {
-    select.replaceChildren(el("option", { value: "", text: "Set the company first" }));
-    return;
-  }
+let lists = { owners: [], buyers: [], traffic_sources: [], dispositions: [] };
+
+async function loadLists() {
+  if (!company()) { renderLists(); return; }
   try {
-    const owners = await api("GET", "/local/owners");
-    const groups = { schedule: el("optgroup", { label: "Schedules" }), offer: el("optgroup", { label: "Offers" }) };
-    for (const o of owners) {
-      ownerNames[`${o.type}:${o.id}`] = o.name;
-      groups[o.type].append(el("option", { value: `${o.type}:${o.id}`, text: `${o.name} (${o.type} ${o.id})` }));
-    }
-    select.replaceChildren(...Object.values(groups).filter((g) => g.children.length));
-    if (!owners.length) select.replaceChildren(el("option", { value: "", text: "This company has no schedules or offers" }));
+    lists = await api("GET", "/local/lists");
   } catch (e) {
-    select.replaceChildren(el("option", { value: "", text: "Could not load the owners" }));
-    showAlert(e.message);
+    lists = { owners: [], buyers: [], traffic_sources: [], dispositions: [] };
+    showAlert(`Could not load the company's schedules, offers and lists: ${e.message}`);
   }
+  for (const o of lists.owners) ownerNames[`${o.type}:${o.id}`] = o.name;
+  renderLists();
+}
+
+const option = (value, text) => el("option", { value, text });
+
+function renderLists() {
+  renderOwnerSelect();
+  const schedules = lists.owners.filter((o) => o.type === "schedule");
+  for (const select of document.querySelectorAll("select.schedule-list")) {
+    const first = select.options[0].textContent;
+    select.replaceChildren(option("", first), ...schedules.map((o) => option(o.id, o.name)));
+  }
+  const copy = $("lm-copy_from");
+  copy.replaceChildren(option("", "Don't copy"),
+    ...["schedule", "offer"].map((type) => el("optgroup", { label: type === "schedule" ? "Schedules" : "Offers" },
+      ...lists.owners.filter((o) => o.type === type).map((o) => option(`${o.type}:${o.id}`, o.name)))));
+  $("def-traffic_source_id").replaceChildren(option("", "None"), ...lists.traffic_sources.map((t) => option(t.id, t.name)));
+  const checkboxes = (id, items, name) => $(id).replaceChildren(...(items.length ? items.map((item) => {
+    const value = typeof item === "string" ? item : item.id;
+    const text = typeof item === "string" ? item : item.name;
+    return el("label", { class: "inline" }, el("input", { type: "checkbox", value, "data-list": name }), ` ${text}`);
+  }) : [el("span", { class: "muted", text: "None in this company" })]));
+  checkboxes("def-buyers", lists.buyers, "buyers");
+  checkboxes("scrub-dispositions", lists.dispositions, "dispositions");
+  applyScope();
+}
+
+function ownerType() {
+  const checked = document.querySelector("input[name='owner-type']:checked");
+  return checked ? checked.value : "";
+}
+
+// Nothing is chosen for the user: the owner list fills once "Upload Leads To" is picked, starting on "Choose ...".
+function renderOwnerSelect() {
+  const type = ownerType();
+  const select = $("owner");
+  $("owner-label").textContent = type === "offer" ? "Select Offer" : type === "schedule" ? "Select Schedule" : "Select Schedule or Offer";
+  if (!company()) {
+    select.replaceChildren(option("", "Set the company first"));
+    select.disabled = true;
+  } else if (!type) {
+    select.replaceChildren(option("", "Choose “Upload Leads To” first"));
+    select.disabled = true;
+  } else {
+    const owners = lists.owners.filter((o) => o.type === type);
+    select.replaceChildren(option("", owners.length ? `Choose a ${type}…` : `This company has no ${type}s`),
+      ...owners.map((o) => option(o.id, o.name)));
+    select.disabled = !owners.length;
+  }
+  // Options that apply to schedule imports only are shown for them only.
+  for (const node of document.querySelectorAll(".schedule-only")) node.hidden = type !== "schedule";
+}
+
+// Dialed, connected, converted, an existing lead and dispositions need a scope: off (and unchecked) without one.
+function applyScope() {
+  const none = scrubScope() === "none";
+  for (const input of document.querySelectorAll(".scoped input, #scrub-dispositions input")) {
+    input.disabled = none;
+    if (none) input.checked = false;
+  }
+}
+
+const scrubScope = () => (document.querySelector("input[name='scrub-scope']:checked") || { value: "none" }).value;
+const radio = (name) => (document.querySelector(`input[name='${name}']:checked`) || {}).value;
+const checkedValues = (id) => [...$(id).querySelectorAll("input:checked")].map((i) => i.value);
+const csvList = (id) => $(id).value.split(",").map((v) => v.trim()).filter(Boolean);
+
+// ---- additional data: token/value rows ------------------------------------------------------------------
+
+function addDataRow(key = "", value = "") {
+  const tbody = $("additional-data").tBodies[0];
+  const n = tbody.rows.length + 1;
+  const remove = el("button", { type: "button", class: "link", text: "Remove", "aria-label": `Remove token ${n}` });
+  remove.addEventListener("click", () => remove.closest("tr").remove());
+  const k = el("input", { type: "text", "data-kv": "key", "aria-label": `Token ${n} name`, maxlength: "200" });
+  const v = el("input", { type: "text", "data-kv": "value", "aria-label": `Token ${n} value` });
+  k.value = key;
+  v.value = value;
+  tbody.append(el("tr", {}, el("td", {}, k), el("td", {}, v), el("td", {}, remove)));
+  return k;
+}
+
+function additionalData() {
+  const out = {};
+  for (const tr of $("additional-data").tBodies[0].rows) {
+    const key = tr.querySelector("[data-kv='key']").value.trim();
+    if (key) out[key] = tr.querySelector("[data-kv='value']").value;
+  }
+  return out;
 }
 
 // ---- step 1: create + upload ------------------------------------------------------------------
@@ -126,27 +206,131 @@ function numberOrNull(id) {
   return v === "" ? null : Number(v);
 }
 
+// The request holds what the user chose; every other option keeps the API's default.
 function buildRequest() {
-  const [type, id] = $("owner").value.split(":");
-  const scrub = { scope: $("scrub-scope").value };
-  for (const k of ["dialed", "connected", "converted", "opted_out", "blocked"]) scrub[k] = $(`scrub-${k}`).checked;
-  const lead_management = {
+  const type = ownerType();
+  const scope = scrubScope();
+  const scrub = { scope };
+  for (const k of ["existing", "dialed", "connected", "converted", "opted_out", "blocked"]) scrub[k] = $(`scrub-${k}`).checked;
+  const dispositions = checkedValues("scrub-dispositions");
+  if (dispositions.length) scrub.dispositions = dispositions;
+  const lm = {
     expire_existing: $("lm-expire_existing").checked,
-    schedule_leads: $("lm-schedule_leads").checked,
+    existing_leads: radio("existing") || "update",
     opt: $("lm-opt").value || null,
     block: $("lm-block").value || null,
     hours_until_expiration: numberOrNull("lm-hours_until_expiration"),
     max_contact_attempts: numberOrNull("lm-max_contact_attempts"),
+    move_to_schedule_id: numberOrNull("lm-move_to_schedule_id"),
+    add_to_schedule_id: numberOrNull("lm-add_to_schedule_id"),
   };
+  if (type === "schedule") {
+    lm.manage_schedule = radio("manage") || "nothing";
+    lm.schedule_leads = $("lm-schedule_leads").checked;
+    const copy = $("lm-copy_from").value;
+    if (copy) {
+      const [ctype, cid] = copy.split(":");
+      lm.copy_to_this_schedule_from = { type: ctype, id: Number(cid) };
+    }
+  }
   const defaults = {
     traffic_source_id: numberOrNull("def-traffic_source_id"),
+    buyer_ids: checkedValues("def-buyers").map(Number),
     lead_priority: numberOrNull("def-lead_priority"),
     sub_id: $("def-sub_id").value.trim() || null,
   };
-  const body = { owner: { type, id: Number(id) }, preview: true, scrub, lead_management, defaults };
+  const validations = {
+    require_email: $("val-require_email").checked,
+    valid_email: $("val-valid_email").checked,
+    mobile_only: $("val-mobile_only").checked,
+    required_tokens: csvList("val-required_tokens"),
+    allowed_countries: csvList("val-allowed_countries"),
+  };
+  const body = {
+    owner: { type, id: Number($("owner").value) }, preview: true, scrub, lead_management: lm, defaults,
+    additional_data: additionalData(), validations,
+    dry_run: $("opt-dry_run").checked,
+    phone_validation: $("opt-phone_validation").value,
+    duplicates: $("opt-duplicates").value,
+  };
+  const country = $("opt-default_country").value.trim();
+  if (country) body.default_country = country;
+  const cap = numberOrNull("opt-max_concurrency");
+  if (cap !== null) body.max_concurrency = cap;
   const name = $("name").value.trim();
   if (name) body.name = name;
   return body;
+}
+
+// ---- errors at their fields, all at once ----------------------------------------------------------------
+
+const LABELS = { owner: "Upload Leads To", "owner.id": "Select Schedule or Offer", file: "CSV File" };
+
+// The element an API field path (e.g. "defaults.buyer_ids.0", "lead_management.opt") is shown at: the closest
+// [data-field] going up the path.
+function fieldHolder(field) {
+  const parts = String(field || "").split(".");
+  while (parts.length) {
+    const node = document.querySelector(`[data-field="${parts.join(".")}"]`);
+    if (node) return node;
+    parts.pop();
+  }
+  return null;
+}
+
+function clearFieldErrors() {
+  for (const p of document.querySelectorAll(".field-error")) p.remove();
+  for (const n of document.querySelectorAll(".invalid")) n.classList.remove("invalid");
+  for (const n of document.querySelectorAll("[aria-invalid]")) { n.removeAttribute("aria-invalid"); n.removeAttribute("aria-describedby"); }
+  $("form-errors").hidden = true;
+}
+
+let errorSeq = 0;
+function showFieldErrors(errors) {
+  clearFieldErrors();
+  const summary = [];
+  for (const { field, message } of errors) {
+    const holder = fieldHolder(field);
+    const label = holder ? (holder.querySelector("legend, .label") || holder).textContent.trim().split("\n")[0].trim()
+      : LABELS[field] || field;
+    summary.push(el("li", {}, field ? `${label || field}: ` : "", message));
+    if (!holder) continue;
+    const id = `field-error-${++errorSeq}`;
+    holder.classList.add("invalid");
+    const p = el("p", { class: "field-error", id, text: message });
+    if (holder.tagName === "FIELDSET") holder.querySelector("legend").after(p); else holder.append(p);
+    for (const control of holder.querySelectorAll("input, select")) {
+      if (control.closest("[data-field]") !== holder && holder.tagName === "FIELDSET") continue;
+      control.setAttribute("aria-invalid", "true");
+      control.setAttribute("aria-describedby", id);
+    }
+  }
+  const box = $("form-errors");
+  box.replaceChildren(el("b", { text: errors.length === 1 ? "Please fix this:" : `Please fix these ${errors.length} things:` }),
+    el("ul", { class: "problems" }, ...summary));
+  box.hidden = false;
+  box.scrollIntoView({ block: "nearest" });
+}
+
+// A change in a group takes back the errors shown in it (a contradiction's error sits at one of its fields); the
+// summary goes when no error is left.
+function onFormEdited(ev) {
+  const group = ev.target.closest("#import-form > fieldset, #import-form > details") || ev.target.closest("[data-field]");
+  if (!group || !group.querySelector(".field-error")) return;
+  for (const p of group.querySelectorAll(".field-error")) p.remove();
+  for (const n of group.querySelectorAll(".invalid")) n.classList.remove("invalid");
+  group.classList.remove("invalid");
+  for (const n of group.querySelectorAll("[aria-invalid]")) { n.removeAttribute("aria-invalid"); n.removeAttribute("aria-describedby"); }
+  if (!document.querySelector("#import-form .field-error")) $("form-errors").hidden = true;
+}
+
+// An API problem: per-field errors when it carries them, else its sentence (at the field its code names).
+function problemErrors(e) {
+  const body = e.body || {};
+  if (Array.isArray(body.errors) && body.errors.length) return body.errors;
+  const at = { unknown_owner: "owner", unknown_buyer: "defaults.buyer_ids", unknown_traffic_source: "defaults.traffic_source_id",
+    file_too_large: "file" }[body.code];
+  return [{ field: at || "", message: e.message }];
 }
 
 async function upload(post, file) {
@@ -166,28 +350,40 @@ async function upload(post, file) {
   }
 }
 
+const megabytes = (bytes) => `${(bytes / 1024 ** 2).toLocaleString("en-US", { maximumFractionDigits: 1 })} MB`;
+
 async function onSubmit(ev) {
   ev.preventDefault();
   showAlert("");
+  clearFieldErrors();
   const file = $("file").files[0];
-  if (!company()) return showAlert("Set the company (a number) at the top right.");
-  if (!$("owner").value) return showAlert("Choose the schedule or offer to upload to.");
-  if (!file) return showAlert("Choose the CSV file to import.");
+  const missing = [];
+  if (!company()) missing.push({ field: "", message: "Set the company (a number) at the top right." });
+  if (!ownerType()) missing.push({ field: "owner", message: "Choose whether the leads go to a schedule or an offer." });
+  else if (!$("owner").value) missing.push({ field: "owner.id", message: `Choose the ${ownerType()} to upload to.` });
+  if (!file) missing.push({ field: "file", message: "Choose the CSV file to import." });
+  if (missing.length) return showFieldErrors(missing);
   const button = $("submit");
   button.disabled = true;
   try {
     $("submit-status").textContent = "Creating the import…";
-    current = await api("POST", "/imports", buildRequest());
+    try {
+      current = await api("POST", "/imports", buildRequest());
+    } catch (e) {
+      if (e instanceof ApiError && e.status === 422) return showFieldErrors(problemErrors(e));
+      throw e;
+    }
     if (file.size > current.upload.max_bytes) {
       await api("POST", `/imports/${current.id}/cancel`).catch(() => {});
-      throw new Error(`The file is ${fmt(file.size)} bytes; the limit is ${fmt(current.upload.max_bytes)}.`);
+      return showFieldErrors([{ field: "file", message: `The file is ${megabytes(file.size)}; an import takes at most ${megabytes(current.upload.max_bytes)}. Split it into smaller files.` }]);
     }
     $("submit-status").textContent = `Uploading ${file.name}…`;
     await upload(current.upload.post, file);
-    $("submit-status").textContent = "Reading the file…";
+    $("submit-status").textContent = "Reading the file and running every rule on it…";
     current = await waitFor(current.id, (r) => !["awaiting_upload", "queued", "splitting"].includes(r.status));
+    rememberUrl(current);
     if (current.status === "awaiting_confirmation") await showPreview();
-    else if (current.status === "failed") showResult(current);
+    else if (FINAL.includes(current.status)) showResult(current);
     else followProgress();  // started without a preview (should not happen with preview on)
   } catch (e) {
     showAlert(e.message);
@@ -207,13 +403,76 @@ async function waitFor(id, done) {
 
 // ---- step 2: preview --------------------------------------------------------------------------
 
-async function showPreview() {
-  const p = await api("GET", `/imports/${current.id}/preview`);
-  $("preview-name").textContent = current.name;
+function countRows(id, counts, empty, words = true) {
+  const tbody = $(id).tBodies[0];
+  tbody.replaceChildren();
+  const entries = Object.entries(counts || {}).filter(([, n]) => n).sort((a, b) => b[1] - a[1]);
+  if (!entries.length) tbody.append(el("tr", {}, el("td", { class: "muted", text: empty })));
+  for (const [code, n] of entries) {
+    tbody.append(el("tr", {}, el("td", {}, words ? inWords(code) : code), el("td", { class: "num", text: fmt(n) })));
+  }
+}
+
+const EXISTING_WORDS = { update: "updated with the row's values", skip: "kept as they are (row rejected)",
+  expire: "expired, then a new lead created", move: "moved to another schedule, then a new lead created" };
+
+function renderTotals(t) {
+  $("pv-totals").hidden = !t;
+  if (!t) return;
+  const scope = $("pv-scope");
+  if (t.whole_file) {
+    scope.textContent = `The whole file: ${fmt(t.rows)} rows.`;
+    scope.className = "scope";
+  } else {
+    scope.textContent = `A sample: the totals are for the first ${fmt(t.rows)} rows of about ${fmt(t.estimated_file_rows)} `
+      + "(the rest of the file is read when the import runs).";
+    scope.className = "scope sample";
+  }
+  $("pv-created").textContent = fmt(t.created);
+  $("pv-updated").textContent = fmt(t.updated);
+  $("pv-rejected").textContent = fmt(t.rejected);
+  $("pv-rows").textContent = t.whole_file ? fmt(t.rows) : `~${fmt(t.estimated_file_rows)}`;
+  $("pv-rows-label").textContent = t.whole_file ? "rows in file" : `rows in file (first ${fmt(t.rows)} previewed)`;
+  $("pv-created-label").textContent = current && current.dry_run ? "leads would be created (dry run: none will)" : "leads would be created";
+  countRows("pv-rejections", t.rejections, "No row would be rejected");
+  const tbody = $("pv-existing").tBodies[0];
+  tbody.replaceChildren();
+  const existing = Object.entries(t.existing_leads || {}).filter(([, n]) => n);
+  if (!existing.length) tbody.append(el("tr", {}, el("td", { class: "muted", text: "No row has a live lead on this owner" })));
+  for (const [what, n] of existing) tbody.append(el("tr", {}, el("td", { text: EXISTING_WORDS[what] || what }), el("td", { class: "num", text: fmt(n) })));
+  countRows("pv-warnings", t.warnings, "No warnings");
+}
+
+function renderPreviewRows(p) {
+  const thead = $("preview-rows").tHead;
+  thead.replaceChildren(el("tr", {}, el("th", { scope: "col", text: "Row" }), el("th", { scope: "col", text: "Outcome" }),
+    ...p.header.map((h) => el("th", { scope: "col", text: h }))));
+  const rows = $("preview-rows").tBodies[0];
+  rows.replaceChildren();
+  for (const r of p.rows) {
+    const ok = r.outcome === "accepted";
+    const label = !ok ? "rejected" : r.existing_lead === "update" ? "updates a lead" : "creates a lead";
+    const extra = r.existing_lead && r.existing_lead !== "update" ? ` Existing lead: ${EXISTING_WORDS[r.existing_lead] || r.existing_lead}.` : "";
+    const note = ok ? `${r.caller_id || ""}${r.warnings && r.warnings.length ? ` · warnings: ${r.warnings.map((w) => WORDS[w] || w).join("; ")}` : ""}${extra}`
+      : `${WORDS[r.reason] || r.reason}: ${r.message || ""}`;
+    const outcome = el("td", { class: "outcome" }, el("span", { class: `badge ${ok ? "ok" : "bad"}`, text: label }),
+      el("small", { text: note }));
+    const values = p.header.map((h) => el("td", { text: (r.values || {})[h] ?? "" }));
+    rows.append(el("tr", { class: ok ? "" : "rejected" }, el("td", { text: String(r.row) }), outcome, ...values));
+  }
+}
+
+function renderPreview(p) {
   $("pv-encoding").textContent = p.encoding;
   $("pv-delimiter").textContent = delimiterName(p.delimiter);
   $("pv-header").textContent = p.header.join(", ");
+  renderTotals(p.totals);
+  renderPreviewRows(p);
+}
 
+async function showPreview() {
+  const p = await api("GET", `/imports/${current.id}/preview`);
+  $("preview-name").textContent = current.name;
   const tbody = $("mapping").tBodies[0];
   tbody.replaceChildren();
   for (const column of p.header) {
@@ -221,24 +480,30 @@ async function showPreview() {
     const input = el("input", { type: "text", list: "targets", "data-column": column, placeholder: "skip this column",
       "aria-label": `Import the column ${column} as` });
     input.value = target || "";
+    input.addEventListener("change", onMappingChanged);
     tbody.append(el("tr", {}, el("td", {}, el("code", { text: column })), el("td", {}, input)));
   }
-
-  const thead = $("preview-rows").tHead;
-  thead.replaceChildren(el("tr", {}, el("th", { text: "Row" }), el("th", { text: "Outcome" }),
-    ...p.header.map((h) => el("th", { text: h }))));
-  const rows = $("preview-rows").tBodies[0];
-  rows.replaceChildren();
-  for (const r of p.rows) {
-    const ok = r.outcome === "accepted";
-    const note = ok ? (r.warnings && r.warnings.length ? `warnings: ${r.warnings.join(", ")}` : r.caller_id || "")
-      : `${r.reason}: ${r.message || ""}`;
-    const outcome = el("td", { class: "outcome" }, el("span", { class: `badge ${ok ? "ok" : "bad"}`, text: r.outcome }),
-      el("small", { text: note }));
-    const values = p.header.map((h) => el("td", { text: (r.values || {})[h] ?? "" }));
-    rows.append(el("tr", { class: ok ? "" : "rejected" }, el("td", { text: String(r.row) }), outcome, ...values));
-  }
+  renderPreview(p);
   showStep("preview");
+}
+
+// A changed mapping: the preview is computed again from the uploaded file (POST /imports/{id}/preview).
+let previewSeq = 0;
+async function onMappingChanged() {
+  const seq = ++previewSeq;
+  showAlert("");
+  $("pv-updating").textContent = "Computing the preview again with this mapping…";
+  try {
+    const p = await api("POST", `/imports/${current.id}/preview`, { column_mapping: mapping() });
+    if (seq !== previewSeq) return;  // a later change is on its way
+    renderPreview(p);
+    $("pv-updating").textContent = "Preview updated for this mapping.";
+  } catch (e) {
+    if (seq === previewSeq) {
+      $("pv-updating").textContent = "";
+      showAlert(`This mapping cannot be used: ${e.message}`);
+    }
+  }
 }
 
 function mapping() {
@@ -282,10 +547,10 @@ async function loadLifecycle() {
 }
 
 // Final, and for a cancelled import every row counted: its chunks still queued are counted unprocessed as they
-// are skipped, after the status changed (the CLI waits the same way).
+// are skipped, after the status changed, and a splitter may still be reading (the API's counts_final says when
+// nothing will change any more; the CLI waits the same way).
 function settled(r) {
-  if (!FINAL.includes(r.status)) return false;
-  return r.status !== "cancelled" || (r.processed_rows + r.unprocessed_rows >= (r.total_rows || 0));
+  return FINAL.includes(r.status) && r.counts_final !== false;
 }
 
 // Each import has its own URL (#/imports/ID): a reload or a shared link opens it again.
@@ -375,9 +640,11 @@ function followProgress() {
   showStep("progress");
   renderProgress(current);
   clearTimeout(pollTimer);
+  let lastStatus = current.status;
   const tick = async () => {
     try {
       current = await api("GET", `/imports/${current.id}`);
+      if (current.status !== lastStatus) { lastStatus = current.status; loadHistory(); }
       renderProgress(current);
       if (settled(current)) return showResult(current);
     } catch (e) {
@@ -445,7 +712,16 @@ function showResult(r) {
   $("rs-updated").textContent = fmt(r.updated_leads || 0);
   $("rs-rejected").parentElement.classList.toggle("zero", !r.rejected_rows);
   $("rs-rejected").textContent = fmt(r.rejected_rows);
-  $("rs-total").textContent = fmt(r.total_rows);
+  // Stopped before its file was read to the end: the rows read are not the file's rows. The file's are estimated from
+  // the bytes read, or unknown when no row was read (cancelled before the split began).
+  const stoppedEarly = r.unread_from_row !== null && r.unread_from_row !== undefined;
+  $("rs-read-box").hidden = !stoppedEarly;
+  $("rs-read").textContent = fmt(r.total_rows);
+  const noFile = r.status === "cancelled" && !stoppedEarly && !(r.file || {}).size_bytes;  // cancelled before its upload
+  $("rs-total").textContent = noFile ? "–" : !stoppedEarly ? fmt(r.total_rows)
+    : r.estimated_total_rows ? `~${fmt(r.estimated_total_rows)}` : "unknown";
+  $("rs-total-label").textContent = noFile ? "rows in file (no file had arrived when it was cancelled)"
+    : !stoppedEarly ? "rows in file" : `rows in file (not read from row ${fmt(r.unread_from_row)} on)`;
   countsTable("rs-rejections", r.rejections, "No rejected rows");
   countsTable("rs-warnings", r.warnings, "No warnings");
   $("rs-id").textContent = `import ${r.id}`;
@@ -498,12 +774,16 @@ document.addEventListener("DOMContentLoaded", () => {
   $("cancel").addEventListener("click", onCancel);
   $("errors-link").addEventListener("click", onErrorsCsv);
   $("again").addEventListener("click", onAgain);
-  $("company").addEventListener("change", () => { loadOwners(); loadHistory(); });
+  $("company").addEventListener("change", () => { loadLists(); loadHistory(); });
+  for (const r of document.querySelectorAll("input[name='owner-type']")) r.addEventListener("change", renderOwnerSelect);
+  for (const r of document.querySelectorAll("input[name='scrub-scope']")) r.addEventListener("change", applyScope);
+  $("add-data").addEventListener("click", () => addDataRow().focus());
+  $("import-form").addEventListener("change", onFormEdited);
   $("pg-cancel").addEventListener("click", onCancelRunning);
   $("undo").addEventListener("click", onUndo);
   $("errors-more").addEventListener("click", () => loadErrors(false));
   window.addEventListener("hashchange", openFromUrl);
   Promise.all([loadLifecycle(), loadWords()]).then(openFromUrl);
-  loadOwners();
+  loadLists();
   loadHistory();
 });

@@ -142,6 +142,18 @@ def attach_upload(db: Database, import_id: str, version: str, size: int) -> bool
                           where_sql=" AND status = 'awaiting_upload'", v=version, s=size))
 
 
+def attach_upload_of_ended(db: Database, import_id: str, version: str, size: int) -> bool:
+    """The upload's event reached an import cancelled before it: record the object all the same (no status change),
+    so the import says its file was never read (`unread_from_row` 1) and errors.csv lists its rows as unprocessed.
+    False when the import already had a file or is not cancelled."""
+    rows = db.run(
+        """UPDATE lead_imports SET object_version = :v, object_size = :s, updated_at = now()
+           WHERE id = CAST(:id AS uuid) AND status = 'cancelled' AND object_version IS NULL RETURNING id""",
+        v=version, s=size, id=import_id,
+    )
+    return bool(rows)
+
+
 def claim_split(db: Database, import_id: str, lease_seconds: int) -> dict[str, Any] | None:
     """Take the split lease (queued -> splitting, or a splitting import whose lease expired); None when the
     import is not ours to split now. The guard is the transition table: splitting is reached from queued only,
@@ -156,7 +168,7 @@ def claim_split(db: Database, import_id: str, lease_seconds: int) -> dict[str, A
                WHERE id = CAST(:id AS uuid) AND status = ANY(CAST(:sources AS text[])) AND NOT split_done
                  AND (split_lease_until IS NULL OR split_lease_until < now())
                RETURNING id::text AS id, company_id, owner_type, owner_id, options, upload_key, object_version,
-                         header, split_offset, split_next_row, split_next_chunk, split_attempt""",
+                         object_size, header, split_offset, split_next_row, split_next_chunk, split_attempt""",
             id=import_id, lease=lease_seconds, sources=sources_of(ImportStatus.SPLITTING) + ["splitting"],
         )
         return _first(conn, rows)
@@ -188,6 +200,17 @@ def save_preview(db: Database, import_id: str, preview: dict[str, Any], header: 
                           set_sql=", preview = CAST(:p AS jsonb), header = CAST(:h AS jsonb), file_encoding = :enc,"
                                   " file_delimiter = :d, split_lease_until = NULL",
                           p=json.dumps(preview), h=json.dumps(header), enc=header["encoding"], d=header["delimiter"]))
+
+
+def replace_preview(db: Database, company_id: int, import_id: str, preview: dict[str, Any],
+                    header: dict[str, Any]) -> bool:
+    """A new preview (another column mapping) of an import still awaiting confirmation; False when it no longer is."""
+    rows = db.run(
+        """UPDATE lead_imports SET preview = CAST(:p AS jsonb), header = CAST(:h AS jsonb), updated_at = now()
+           WHERE id = CAST(:id AS uuid) AND company_id = :c AND status = 'awaiting_confirmation' RETURNING id""",
+        p=json.dumps(preview), h=json.dumps(header), id=import_id, c=company_id,
+    )
+    return bool(rows)
 
 
 SUPERSEDED = "superseded"  # checkpoint/finish of a split attempt whose lease another attempt took

@@ -11,7 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from leadimport.imports.status import ImportStatus
+from leadimport.imports.status import FINAL, ImportStatus
 from leadimport.reasons import Reason, RowWarning
 
 
@@ -38,7 +38,9 @@ class ImportResource(_Out):
     status: ImportStatus
     source: Literal["api", "drop", "cli"]
     dry_run: bool
-    total_rows: int = Field(ge=0, description="Rows in the file; while it is split, the rows read so far")
+    total_rows: int = Field(ge=0, description=(
+        "Rows in the file; while it is split, and for an import that stopped before its file was read to the end "
+        "(see unread_from_row), the rows read (the rows the counts add up to)"))
     processed_rows: int = Field(ge=0)
     created_leads: int = Field(ge=0)
     updated_leads: int = Field(ge=0, description="Rows that refreshed the owner's live lead for their caller_id")
@@ -51,7 +53,8 @@ class ImportResource(_Out):
         "estimated from the bytes read so far (see estimated_total_rows)"))
     estimated_total_rows: int | None = Field(default=None, ge=0, description=(
         "Rows in the file: total_rows once it is split; while it is split, the rows read so far scaled by the "
-        "file's size over the bytes read; null before the first checkpoint"))
+        "file's size over the bytes read; null before the first checkpoint. For an import stopped before its file "
+        "was read to the end, the same estimate of the whole file's rows (null when none was read)"))
     file: FileInfo
     error: str | None = Field(description="Why the whole file was rejected (status failed)")
     undone_leads: int | None
@@ -62,6 +65,10 @@ class ImportResource(_Out):
     eta_seconds: float | None = None
     max_concurrency: int | None = Field(default=None, description=(
         "At most this many of the import's chunks are written at the same time (null: no cap but the stack's)"))
+    counts_final: bool = Field(default=False, description=(
+        "The counts will not change any more: a final status, and for a cancelled or failed import every chunk sent "
+        "has been counted (its queued chunks are counted unprocessed as they are skipped, after the status "
+        "changed) and no splitter is still reading the file"))
     unread_from_row: int | None = Field(default=None, description=(
         "The import stopped (failed or cancelled) before its file was read to the end: rows from this number on "
         "were never read. The errors CSV lists them as unprocessed, ready to import again, when that part of the "
@@ -121,6 +128,24 @@ class PreviewRow(BaseModel):
     values: dict[str, str]
 
 
+class PreviewTotals(_Out):
+    """What the import would do with the whole file, or with its first `sample_limit` rows when it has more (then
+    `whole_file` is false and `estimated_file_rows` estimates the file's rows from the bytes read)."""
+
+    rows: int = Field(ge=0, description="Rows read and run through the rules and the plan")
+    whole_file: bool = Field(description="True when `rows` is every row of the file; false: the first rows only")
+    sample_limit: int = Field(ge=1, description="At most this many rows are previewed")
+    estimated_file_rows: int | None = Field(ge=0, description=(
+        "The file's rows: `rows` for a whole file, else estimated from the bytes read (null when unknown)"))
+    created: int = Field(ge=0, description="Rows that would create a lead")
+    updated: int = Field(ge=0, description="Rows that would refresh the owner's live lead for their caller_id")
+    rejected: int = Field(ge=0, description="Rows that would be rejected")
+    rejections: dict[str, int] = Field(description="Rejected rows by reason code (duplicate_lead included)")
+    existing_leads: dict[str, int] = Field(description=(
+        "Rows whose caller_id has a live lead on the owner, by what happens to it: update, skip, expire, move"))
+    warnings: dict[str, int] = Field(description="Rows that would go in with a warning, by code")
+
+
 class ImportPreview(_Out):
     import_: ImportResource = Field(alias="import")
     encoding: str
@@ -128,15 +153,20 @@ class ImportPreview(_Out):
     header: list[str]
     proposed_mapping: dict[str, str | None]
     column_mapping: dict[str, str | None]
-    rows: list[PreviewRow]
+    rows: list[PreviewRow] = Field(description=(
+        "The first 20 rows, then the first 20 rejected rows after them, each with its outcome"))
+    totals: PreviewTotals | None = Field(default=None, description=(
+        "Outcome totals over the file or its first rows (null for a preview made before totals existed)"))
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def estimated_total_rows(row: dict[str, Any]) -> int | None:
     """The file's rows: known once it is split; before, the rows read so far times the file's size over the bytes
-    read (the split checkpoint records both). None before the first checkpoint with rows."""
-    if row["total_rows"] is not None:
+    read (the split checkpoint records both). None before the first checkpoint with rows. An import that ended
+    (cancelled, failed) before its file was read to the end counts only the rows read in `total_rows`: the file's
+    rows are then this estimate again (None when no row was read), never the rows read presented as the file's."""
+    if row["total_rows"] is not None and unread_from_row(row) is None:
         return int(row["total_rows"])
     offset, size = row["split_offset"], row["object_size"]
     rows_read = max(row["split_next_row"] - 1, 0) if offset else 0
@@ -178,14 +208,31 @@ def to_resource(row: dict[str, Any]) -> ImportResource:
         error=row["error"], undone_leads=row["undone_leads"], created_at=_iso(row["created_at"]),
         started_at=_iso(row["started_at"]), finished_at=_iso(row["finished_at"]), rate_rows_per_second=rate,
         eta_seconds=eta, max_concurrency=row.get("max_concurrency"), unread_from_row=unread_from_row(row),
+        counts_final=counts_final(row),
     )
 
 
+def counts_final(row: dict[str, Any]) -> bool:
+    """Final status, and for a stopped import: every chunk the split sent counted, and no split attempt still holding
+    its lease (it would send and record more before it sees the status; a dead one's lease lapses)."""
+    status = ImportStatus(row["status"])
+    if status not in FINAL:
+        return False
+    if status is ImportStatus.COMPLETED:
+        return True
+    lease = row.get("split_lease_until")
+    splitting = not row.get("split_done") and lease is not None and lease > datetime.now(UTC)
+    return not splitting and int(row.get("chunks_done") or 0) >= int(row.get("chunk_count") or 0)
+
+
 def unread_from_row(row: dict[str, Any]) -> int | None:
-    """The first row never read of an import that ended (failed, cancelled) while its file was split; None when the
-    file was read to the end, or not at all (a file rejected as a whole: its error says why)."""
+    """The first row never read of an import that ended (failed, cancelled) while its file was split, or 1 for one
+    cancelled after its upload and before its split began; None when the file was read to the end, never uploaded,
+    or rejected as a whole (a failed import with no split: its error says why)."""
     if row["status"] not in (ImportStatus.FAILED, ImportStatus.CANCELLED):
         return None  # (a cancel's last checkpoint marks the split done at the rows sent: the rest is still unread)
+    if row["split_offset"] is None and row["object_size"] and row["status"] == ImportStatus.CANCELLED:
+        return 1
     if row["split_offset"] is None or row["object_size"] is None or row["split_offset"] >= row["object_size"]:
         return None
     return int(row["split_next_row"])

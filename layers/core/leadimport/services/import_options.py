@@ -8,7 +8,7 @@ with the sentence the API answers and a dropped file's failed import carries.
 
 from __future__ import annotations
 
-from leadimport.options import ImportOptions, InvalidOptionsError, Owner, contradiction, referenced_ids
+from leadimport.options import ImportOptions, InvalidOptionsError, Owner, contradictions, referenced_ids
 from leadimport.store.companies import owned_names
 from leadimport.store.db import Database
 
@@ -18,19 +18,28 @@ _CODES = {"schedule": "unknown_schedule", "offer": "unknown_owner", "buyer": "un
 
 
 def check_import_options(db: Database, company_id: int, owner: Owner, options: ImportOptions) -> str:
-    """Raises InvalidOptionsError when the options cannot be used; returns the owner's name."""
-    conflict = contradiction(owner, options)
-    if conflict:
-        raise InvalidOptionsError("contradictory_options", conflict)
-    refs = referenced_ids(owner, options)
-    found = owned_names(db, company_id, refs)
+    """Raises InvalidOptionsError when the options cannot be used, with every problem at its option (`errors`)
+    and the first one's code; returns the owner's name."""
+    problems: list[tuple[str, str, str]] = [("contradictory_options", field, sentence)
+                                            for field, sentence in contradictions(owner, options)]
+    found = owned_names(db, company_id, referenced_ids(owner, options))
     if (owner.type, owner.id) not in found:
-        raise InvalidOptionsError("unknown_owner", f"There is no {owner.type} {owner.id} in your company.")
-    source = options.lead_management.copy_to_this_schedule_from
-    if source is not None and (source.type, source.id) not in found:
-        raise InvalidOptionsError("unknown_owner", f"There is no {source.type} {source.id} in your company.")
-    for kind, ids in refs.items():
-        for id_ in ids:
-            if (kind, id_) not in found:
-                raise InvalidOptionsError(_CODES[kind], f"There is no {_LABELS[kind]} {id_} in your company.")
+        problems.append(("unknown_owner", "owner", f"There is no {owner.type} {owner.id} in your company."))
+    lm, defaults = options.lead_management, options.defaults
+    where: list[tuple[str, str, int | None]] = [
+        ("lead_management.add_to_schedule_id", "schedule", lm.add_to_schedule_id),
+        ("lead_management.move_to_schedule_id", "schedule", lm.move_to_schedule_id),
+        ("defaults.traffic_source_id", "traffic_source", defaults.traffic_source_id),
+        *[("defaults.buyer_ids", "buyer", i) for i in defaults.buyer_ids],
+    ]
+    source = lm.copy_to_this_schedule_from
+    if source is not None:
+        where.append(("lead_management.copy_to_this_schedule_from", source.type, source.id))
+    for field, kind, id_ in where:
+        if id_ is not None and (kind, id_) not in found:
+            code = "unknown_owner" if field.endswith("copy_to_this_schedule_from") else _CODES[kind]
+            problems.append((code, field, f"There is no {_LABELS[kind]} {id_} in your company."))
+    if problems:
+        raise InvalidOptionsError(problems[0][0], " ".join(sentence for _, _, sentence in problems),
+                                  [{"field": field, "message": sentence} for _, field, sentence in problems])
     return found[(owner.type, owner.id)]

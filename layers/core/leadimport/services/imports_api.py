@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from leadimport.csv_io import CsvHeader, FileRejectedError, iter_rows, resolve_columns
+from leadimport.csv_io import CsvHeader, FileRejectedError, iter_rows, read_header, resolve_columns
 from leadimport.csv_io.mapping import ERROR_CSV_COLUMNS, bookkeeping_columns
-from leadimport.csv_io.saved_header import header_from_json
+from leadimport.csv_io.saved_header import header_from_json, header_to_json
 from leadimport.imports import repository as import_repo
 from leadimport.imports.resource import (
     CreatedImport,
@@ -156,6 +156,29 @@ class ImportsApi:
                                 "or its file has not been read yet.")
         return ImportPreview.model_validate({"import": to_resource(row), **row["preview"]})
 
+    def repreview(self, company_id: int, import_id: str, column_mapping: dict[str, str | None]) -> ImportPreview:
+        """The preview again with another column mapping, computed from the uploaded file (the same rules, plan and
+        sample as the first one); the mapping is the one `start` confirms unless it is given another."""
+        from leadimport.services.preview import PreviewSource, build_preview
+
+        row = self._row(company_id, import_id)
+        if row["status"] != ImportStatus.AWAITING_CONFIRMATION or not row["header"]:
+            raise ConflictError("not_awaiting_confirmation",
+                                f"Only an import awaiting confirmation has a preview to change; this one is {row['status']}.")
+        header = header_from_json(row["header"])
+        source = PreviewSource(import_id=import_id, company_id=company_id, owner_type=row["owner_type"],
+                               owner_id=row["owner_id"], upload_key=row["upload_key"],
+                               object_version=row["object_version"], object_size=row["object_size"])
+        try:
+            preview = build_preview(self.db, self.uploads, source, header, ImportOptions.model_validate(row["options"]),
+                                    column_mapping)
+        except FileRejectedError as exc:
+            raise InvalidRequestError(exc.code, exc.message) from exc
+        mapped = list(preview["proposed_mapping"].values())
+        if not import_repo.replace_preview(self.db, company_id, import_id, preview, header_to_json(header, mapped)):
+            raise ConflictError("not_awaiting_confirmation", "The import was changed meanwhile; reload it.")
+        return self.preview(company_id, import_id)
+
     def errors(self, company_id: int, import_id: str, *, reason: str | None, limit: int,
                cursor: str | None) -> RejectedRowPage:
         self._row(company_id, import_id)
@@ -207,6 +230,9 @@ class ImportsApi:
         Fields beyond the header (a row with too many fields) are kept, quoted in the message, so the
         CSV stays one column per header name and nothing of the row is lost."""
         row = self._row(company_id, import_id)
+        first_unread = unread_from_row(row)
+        if first_unread is not None and row["header"] is None:
+            row = {**row, **self._header_of_unread_file(row)}  # cancelled before a line of it was read
         columns: list[str] = list((row["header"] or {}).get("columns") or [])
         # A file that was an error CSV already: its bookkeeping columns are written once, never twice.
         columns = columns[:len(columns) - bookkeeping_columns(columns)]
@@ -234,10 +260,24 @@ class ImportsApi:
             yield buf.getvalue()
             buf.seek(0)
             buf.truncate()
-        first_unread = unread_from_row(row)
-        if first_unread is not None and int(row["object_size"]) - int(row["split_offset"]) <= UNREAD_LISTED_BYTES:
+        if (first_unread is not None and row["split_offset"] is not None
+                and int(row["object_size"]) - int(row["split_offset"]) <= UNREAD_LISTED_BYTES):
             yield from self._unread_rows_csv(row, first_unread, columns, writer, buf)
         yield buf.getvalue()
+
+    def _header_of_unread_file(self, row: dict[str, Any]) -> dict[str, Any]:
+        """The header and the offset after it of a file never read (the import was cancelled before its split), as
+        the splitter would have read them; nothing when the file is gone or unreadable (the CSV is then empty)."""
+        options = ImportOptions.model_validate(row["options"])
+        try:
+            with self.uploads.open(row["upload_key"], 0, row["object_version"]) as stream:
+                header = read_header(stream, delimiter=options.delimiter, encoding=options.encoding)
+            mapped = resolve_columns(header.columns, options.column_mapping).names
+        except Exception:  # noqa: BLE001 - expired, deleted or not a CSV: there is nothing to list
+            logger.warning("the header of a file never read could not be read", extra={"import_id": row["id"]},
+                           exc_info=True)
+            return {}
+        return {"header": header_to_json(header, mapped), "split_offset": header.data_offset}
 
     def _unread_rows_csv(self, row: dict[str, Any], first_unread: int, columns: Sequence[str], writer: Any,
                          buf: io.StringIO) -> Iterator[str]:
@@ -281,6 +321,8 @@ class ImportsApi:
                                 f"Only an import awaiting confirmation can be started; this one is {row['status']}.")
         options = dict(row["options"])
         header = dict(row["header"] or {})
+        if column_mapping is None and row["preview"]:
+            column_mapping = row["preview"].get("column_mapping")  # the mapping the user last previewed
         if column_mapping is not None:
             options["column_mapping"] = column_mapping
         try:

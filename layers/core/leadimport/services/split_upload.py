@@ -15,7 +15,6 @@ which the worker's (import, chunk) done-marker absorbs.
 
 from __future__ import annotations
 
-import itertools
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,19 +38,15 @@ from leadimport.imports import repository as import_repo
 from leadimport.imports.status import ImportStatus
 from leadimport.messages import ChunkMessage, ReaderRejection, ReaderWarning
 from leadimport.options import ImportOptions, InvalidOptionsError, Owner, options_json, parse_options
-from leadimport.reasons import Reason
-from leadimport.rules.chunk_plan import decide
-from leadimport.rules.pipeline import LeadCandidate, RowRules
 from leadimport.services.continuation import Continuation
 from leadimport.services.import_options import check_import_options
-from leadimport.store import chunks as chunk_sql
+from leadimport.services.preview import PreviewSource, build_preview
 from leadimport.store.aws import ChunkQueue, UploadStore
-from leadimport.store.companies import company_exists, company_refs
+from leadimport.store.companies import company_exists
 from leadimport.store.db import Database
 
 logger = Logger(child=True)
 
-PREVIEW_ROWS = 20
 # Ids in a drop key: ASCII digits without a leading zero (str.isdigit() also takes '²' and other scripts' digits),
 # at most 18 of them (a bigint).
 _DROP_ID = re.compile(r"[1-9][0-9]{0,17}")
@@ -120,6 +115,11 @@ class Splitter:
             self.uploads.delete(key)  # nothing of it will be read: it does not stay in the bucket
             return SplitOutcome(found["id"], "failed", "too big")
         claimed = import_repo.attach_upload(self.db, found["id"], info.version, info.size)
+        if (not claimed and found.get("object_version") is None
+                and import_repo.attach_upload_of_ended(self.db, found["id"], info.version, info.size)):
+            # Cancelled before its upload's event came: nothing is split, but the file is the import's (its rows
+            # are listed as never read).
+            return SplitOutcome(found["id"], "cancelled", "cancelled before the file was read")
         if not claimed and found.get("object_version") not in (None, info.version):
             logger.warning("a second file uploaded for an import that already has one: ignored",
                            extra={"import_id": found["id"]})
@@ -262,73 +262,17 @@ class Splitter:
 
     def _preview(self, import_id: str, job: dict[str, Any], header: CsvHeader, columns: list[str | None],
                  options: ImportOptions, mapping: dict[str, str | None]) -> SplitOutcome:
-        """Read the first rows and run them through the worker's row rules and chunk plan (against what the
-        database knows now: blacklist, scrub, the owner's live leads), then wait for the user."""
-        rules = RowRules(options, header.columns, columns, company_refs(self.db, job["company_id"]))
-        preview_rows: list[dict[str, Any]] = []
-        candidates: dict[int, LeadCandidate] = {}
-        with self.uploads.open(job["upload_key"], header.data_offset, job["object_version"]) as stream:
-            rows = list(itertools.islice(iter_rows(stream, header, limits=self.config.limits,
-                                                   phone_column=_phone_column(columns)), PREVIEW_ROWS))
-        for row in rows:
-            if row.reason is not None:
-                outcome: dict[str, Any] = {"row": row.row_no, "outcome": "rejected", "reason": row.reason,
-                                           "message": row.message}
-                values = dict(zip(header.columns, row.values, strict=False))
-            else:
-                result = rules.apply(row.row_no, row.values, row.warnings)
-                values = rules.source_values(row.values)
-                if isinstance(result, LeadCandidate):
-                    outcome = {"row": row.row_no, "outcome": "accepted", "caller_id": result.phone,
-                               "country": result.region, "tokens": result.tokens, "warnings": result.warnings}
-                    candidates[row.row_no] = result
-                else:
-                    outcome = {"row": row.row_no, "outcome": "rejected", "reason": result.reason,
-                               "message": result.message}
-            outcome["values"] = values
-            preview_rows.append(outcome)
-        self._preview_plan(job, options, candidates, preview_rows)
-        if not preview_rows:
+        """Run the file (or a large sample of it) through the worker's row rules and chunk plan, against what the
+        database knows now, then wait for the user (services/preview.py)."""
+        source = PreviewSource(import_id=import_id, company_id=job["company_id"], owner_type=job["owner_type"],
+                               owner_id=job["owner_id"], upload_key=job["upload_key"],
+                               object_version=job["object_version"], object_size=job.get("object_size"))
+        preview = build_preview(self.db, self.uploads, source, header, options, mapping, limits=self.config.limits)
+        if not preview["totals"]["rows"]:
             raise no_data_rows_error()
-        preview = {
-            "encoding": header.encoding, "delimiter": header.delimiter, "header": header.columns,
-            "proposed_mapping": {src: dst for src, dst in zip(header.columns, columns, strict=True)},
-            "column_mapping": mapping,
-            "rows": preview_rows,
-        }
         if not import_repo.save_preview(self.db, import_id, preview, header_to_json(header, columns)):
             return SplitOutcome(import_id, "skipped", "the import changed while its preview was read")
         return SplitOutcome(import_id, "awaiting_confirmation")
-
-    def _preview_plan(self, job: dict[str, Any], options: ImportOptions, candidates: dict[int, LeadCandidate],
-                      preview_rows: list[dict[str, Any]]) -> None:
-        """What the chunk plan would do with the accepted preview rows: the rejections it adds (blacklist,
-        duplicates, scrub, duplicate_lead) and, per row, what happens to the owner's live lead for the number
-        (`existing_lead`: update, skip, expire or move)."""
-        if not candidates:
-            return
-        company_id, owner_type, owner_id = job["company_id"], job["owner_type"], job["owner_id"]
-        phones = sorted({c.phone for c in candidates.values()})
-        with self.db.transaction() as conn:
-            scope_offer = (chunk_sql.scope_offer_id(conn, company_id, owner_type, owner_id)
-                           if options.scrub.scope == "offer" else None)
-            facts = chunk_sql.phone_facts(conn, company_id=company_id, import_id=job["id"], owner_type=owner_type,
-                                          owner_id=owner_id, phones=phones, scope=options.scrub.scope,
-                                          scope_offer_id=scope_offer)
-        plan = decide(list(candidates.values()), facts, {}, options, owner_type)
-        existing: dict[int, str] = {c.row_no: "update" for c, _ in plan.update}
-        existing.update({row: "expire" for _, row in plan.expire_leads})
-        existing.update({row: "move" for _, row in plan.move_leads})
-        rejected = {r.row_no: r for r in plan.rejections}
-        existing.update({n: "skip" for n, r in rejected.items() if r.reason == Reason.DUPLICATE_LEAD})
-        for outcome in preview_rows:
-            n = outcome["row"]
-            if n in rejected:
-                outcome.update(outcome="rejected", reason=rejected[n].reason, message=rejected[n].message)
-                for key in ("caller_id", "country", "tokens", "warnings"):
-                    outcome.pop(key, None)
-            if n in existing:
-                outcome["existing_lead"] = existing[n]
 
     def _save_header(self, import_id: str, attempt: int, header: CsvHeader, columns: list[str | None]) -> None:
         import_repo.save_header(self.db, import_id, attempt, header_to_json(header, columns),
