@@ -217,7 +217,7 @@ MUTANTS = [
            '    if row["total_rows"] is not None:',
            ("tests/integration/test_api.py::test_a_cancel_mid_split_estimates_the_files_rows_instead_of_calling_the_rows_read_the_file",)),
     Mutant("an API answer that breaks its model is not caught", f"{CORE}/imports/resource.py",
-           "    progress: float = Field(ge=0, le=1)", "    progress: float = Field(ge=0, le=1000)",
+           "    progress: float = Field(ge=0, le=1, description=(", "    progress: float = Field(ge=0, le=1000, description=(",
            ("tests/integration/test_api.py::test_openapi_document_matches_the_routes",)),
 ]
 
