@@ -739,6 +739,7 @@ def _iter_rows(
                             lines = line_num
                             row_no += 1
                             last = end
+                            flags = block_flags  # as after the checks below
                             yield _make_row(row_no, decoded, end)
                             continue
                     spans = line_num - lines
