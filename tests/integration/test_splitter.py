@@ -121,24 +121,20 @@ def test_a_tiny_time_budget_continues_from_the_checkpoint_without_losing_a_row(
     assert db.run("SELECT chunk_count FROM lead_imports WHERE id = CAST(:i AS uuid)", i=imp["id"]) == [[32]]
 
 
-@pytest.mark.parametrize("crash", ["after the send, before the checkpoint", "before the send"])
-def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
-        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch, crash: str) -> None:
-    monkeypatch.setenv("CHUNK_ROWS", "2")
-    from leadimport import roots
+def split_crashed_on_the_third_send_then_retried(pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch,
+                                                 imp: dict[str, Any], key: str, *,
+                                                 before_the_send: bool) -> dict[int, list[str]]:
+    """The splitter killed at its third batch (before sending it, or after sending it and before its
+    checkpoint), then the S3 event retried at once (the crashed attempt gave its lease back): every chunk
+    message sent, by chunk number (a re-sent chunk appears twice)."""
     from leadimport.store.aws import ChunkQueue
 
-    roots.reset()
-    imp = created_import()
-    key = imp["upload"]["post"]["fields"]["key"]
-    put(pipeline_env, key, csv_bytes(50))
-    purge_events(pipeline_env)
     real_send = ChunkQueue.send
     calls = {"n": 0}
 
     def crash_on_third_batch(self: ChunkQueue, chunks: Any) -> None:
         calls["n"] += 1
-        if calls["n"] == 3 and crash == "before the send":
+        if calls["n"] == 3 and before_the_send:
             raise RuntimeError("the Lambda was killed before sending the batch")
         real_send(self, chunks)
         if calls["n"] == 3:
@@ -150,12 +146,26 @@ def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
     with pytest.raises(RuntimeError):
         splitter(event, LambdaContext())
     monkeypatch.setattr(ChunkQueue, "send", real_send)
-    # S3 retries the event at once: the crashed attempt gave its lease back, so the retry resumes and finishes
     assert splitter(event, LambdaContext())["outcomes"] == [{"import_id": imp["id"], "status": "processing"}]
-    chunks = drain_chunks(pipeline_env)
     by_no: dict[int, list[str]] = {}
-    for c in chunks:
+    for c in drain_chunks(pipeline_env):
         by_no.setdefault(c.chunk_no, []).append(c.to_json())
+    return by_no
+
+
+@pytest.mark.parametrize("crash", ["after the send, before the checkpoint", "before the send"])
+def test_a_splitter_retried_after_a_crash_resumes_with_identical_chunks(
+        pipeline_env: LocalAws, monkeypatch: pytest.MonkeyPatch, crash: str) -> None:
+    monkeypatch.setenv("CHUNK_ROWS", "2")
+    from leadimport import roots
+
+    roots.reset()
+    imp = created_import()
+    key = imp["upload"]["post"]["fields"]["key"]
+    put(pipeline_env, key, csv_bytes(50))
+    purge_events(pipeline_env)
+    by_no = split_crashed_on_the_third_send_then_retried(pipeline_env, monkeypatch, imp, key,
+                                                         before_the_send=crash == "before the send")
     assert sorted(by_no) == list(range(25))
     assert all(len(set(bodies)) == 1 for bodies in by_no.values())  # re-sent chunks are identical
     assert sorted(n for bodies in by_no.values() for n, _ in ChunkMessage.from_json(bodies[0]).rows) == list(range(1, 51))
@@ -328,7 +338,6 @@ def test_a_damaged_file_resumes_with_identical_chunks_and_every_row_in_them(
     crashed after sending and before its checkpoint re-sends the same chunks, and every row is in one of them."""
     monkeypatch.setenv("CHUNK_ROWS", "2")
     from leadimport import roots
-    from leadimport.store.aws import ChunkQueue
 
     roots.reset()
     imp = created_import()
@@ -339,27 +348,9 @@ def test_a_damaged_file_resumes_with_identical_chunks_and_every_row_in_them(
     lines[33] = "+19518760033,Name 33," + "x" * 10_001
     put(pipeline_env, key, ("\n".join(lines) + "\n").encode())
     purge_events(pipeline_env)
-    real_send = ChunkQueue.send
-    calls = {"n": 0}
-
-    def crash_after_the_third_send(self: ChunkQueue, chunks: Any) -> None:
-        calls["n"] += 1
-        real_send(self, chunks)
-        if calls["n"] == 3:
-            raise RuntimeError("the Lambda was killed after sending, before the checkpoint")
-
-    monkeypatch.setattr(ChunkQueue, "send", crash_after_the_third_send)
-    event = make_s3_event(pipeline_env.wiring.bucket_name, key)
-    splitter = load_handler("splitter")
-    with pytest.raises(RuntimeError):
-        splitter(event, LambdaContext())
-    monkeypatch.setattr(ChunkQueue, "send", real_send)
-    assert splitter(event, LambdaContext())["outcomes"] == [{"import_id": imp["id"], "status": "processing"}]
-    by_no: dict[int, set[str]] = {}
-    for c in drain_chunks(pipeline_env):
-        by_no.setdefault(c.chunk_no, set()).add(c.to_json())
-    assert sorted(by_no) == list(range(25)) and all(len(bodies) == 1 for bodies in by_no.values())
-    chunks = [ChunkMessage.from_json(next(iter(by_no[n]))) for n in range(25)]
+    by_no = split_crashed_on_the_third_send_then_retried(pipeline_env, monkeypatch, imp, key, before_the_send=False)
+    assert sorted(by_no) == list(range(25)) and all(len(set(bodies)) == 1 for bodies in by_no.values())
+    chunks = [ChunkMessage.from_json(by_no[n][0]) for n in range(25)]
     assert sorted([n for c in chunks for n, _ in c.rows] + [r.row_no for c in chunks for r in c.rejected]) == list(
         range(1, 51))
     assert [(r.row_no, r.reason) for c in chunks for r in c.rejected] == [(7, "malformed_row")]
