@@ -270,14 +270,39 @@ def test_the_check_at_completion_stamps_again_a_refreshed_leads_lost_tokens_and_
     third = run_import(pipeline_env, "caller_id,interest\n+16785177520,planes\n")
     with db.transaction() as conn:
         page = token_reconciliation.own_live_lead_keys(conn, third["id"], 0, 10)
-    assert len(page) == 1
+    assert page[0] is None and len(page[1]) == 1
     db.run("UPDATE leads SET status = 'expired' WHERE import_id = CAST(:i AS uuid)", i=third["id"])
     redis_client.delete(f"{redis_prefix}:tokens:1:schedule:1:+16785177520")
     monkeypatch.setattr(token_reconciliation, "own_live_lead_keys",
-                        lambda conn, import_id, after, limit: page if after == 0 else [])
+                        lambda conn, import_id, after, limit: page)
     # Then the check reads the lead again, under its lock, and does not stamp an expired lead's tokens back
     assert token_reconciliation.reconcile_import_tokens(db, store, third["id"]) == 0
     assert tokens(redis_client, redis_prefix, "schedule:1", "+16785177520") is None
+
+
+def test_the_check_at_completion_reads_every_page_past_pages_without_a_live_lead(
+        pipeline_env: LocalAws, db: Database, redis_client: Any, redis_prefix: str, monkeypatch: Any) -> None:
+    from leadimport.services import token_reconciliation
+    from leadimport.store.tokens import TokenStore
+
+    store = TokenStore(pipeline_env_redis_url(), redis_prefix)
+    monkeypatch.setattr(token_reconciliation, "PAGE", 3)
+    phones = [f"+1951876{1300 + i}" for i in range(8)]
+    # Given an import whose rows 2-7 (a whole page of rows and more) are rejected, between live leads
+    rows = [phones[0], *(["not a phone"] * 6), *phones[1:5]]
+    first = run_import(pipeline_env, "caller_id,n\n" + "".join(f"{p},{i}\n" for i, p in enumerate(rows)))
+    assert (first["created_leads"], first["rejected_rows"]) == (5, 6)
+    # and a second import that refreshes four of those leads and creates three (refreshed: paged by lead id)
+    second = run_import(pipeline_env, "caller_id,n\n" + "".join(f"{p},again\n" for p in phones[1:]))
+    assert (second["created_leads"], second["updated_leads"]) == (3, 4)
+    # When Redis lost every key
+    for p in phones:
+        redis_client.delete(f"{redis_prefix}:tokens:1:schedule:1:{p}")
+    # Then each import's check, three rows or changes a page, stamps back every key of its live leads
+    assert token_reconciliation.reconcile_import_tokens(db, store, second["id"]) == 7
+    assert token_reconciliation.reconcile_import_tokens(db, store, first["id"]) == 1  # the 4 others: refreshed
+    assert tokens(redis_client, redis_prefix, "schedule:1", phones[0]) == {"n": "0"}
+    assert all(tokens(redis_client, redis_prefix, "schedule:1", p) == {"n": "again"} for p in phones[1:])
 
 
 def test_the_error_csv_goes_back_in_as_it_is_after_fixing_two_rows(pipeline_env: LocalAws, db: Database,

@@ -49,6 +49,7 @@ class TokenStore:
         self._lock = threading.Lock()
 
     def key(self, company_id: int, owner_type: str, owner_id: int, phone: str) -> str:
+        # store/leads.py builds the part after "tokens:" in SQL for the token check: keep the two alike
         return f"{self.key_prefix}:tokens:{int(company_id)}:{owner_type}:{int(owner_id)}:{phone}"
 
     @property
@@ -123,11 +124,13 @@ class TokenStore:
         except _UNAVAILABLE as exc:
             raise self._unavailable(exc) from exc
 
-    def missing(self, keys: list[tuple[int, str, int, str]]) -> list[bool]:
-        """For each (company, owner_type, owner_id, phone): True when Redis has no tokens for it."""
+    def missing(self, keys: list[str]) -> list[bool]:
+        """For each token key without the prefix ("company:owner_type:owner_id:phone", as the database builds it
+        for a page of leads): True when Redis has no tokens for it."""
         if not keys:
             return []
-        names = [self.key(*k) for k in keys]
+        head = f"{self.key_prefix}:tokens:"
+        names = [head + k for k in keys]
         try:
             # Nearly always every key is there: one EXISTS of the whole page says so (it counts each name given;
             # the keys of live leads are distinct). A cluster spreads the keys over slots: one per key there.
