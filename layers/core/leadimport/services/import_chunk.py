@@ -284,15 +284,15 @@ class ChunkImporter:
             return []
         lm = options.lead_management
         if lm.opt is None and lm.block is None:
-            # The facts know every contact of these phones (read under their locks): only new ones are inserted.
-            contacts = known_contacts | sql.insert_contacts(
-                conn, company_id, sorted((c for c in final if c.phone not in known_contacts), key=lambda c: c.phone))
+            # The facts know every contact of these phones (read under their locks): the lead's statement creates
+            # the missing ones.
+            contacts: dict[str, int] = known_contacts
         else:
             # Opt/Block flags were applied to every row's contact already (apply_contact_flags created the missing
             # ones in this transaction, after the facts were read): look them up or create them, keeping the flags.
             contacts = sql.upsert_contacts(conn, company_id, sorted(final, key=lambda c: c.phone), None, None)
         now = datetime.now(UTC)
-        leads = [sql.NewLead(c, contacts[c.phone], _expires_at(c, options, now), sql.encode_tokens(c.tokens))
+        leads = [sql.NewLead(c, contacts.get(c.phone), _expires_at(c, options, now), sql.encode_tokens(c.tokens))
                  for c in final]
         inserted = sql.insert_leads(
             conn, company_id=company_id, owner_type=owner_type, owner_id=owner_id, import_id=import_id, leads=leads,

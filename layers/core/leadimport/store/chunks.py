@@ -227,30 +227,11 @@ def upsert_contacts(conn: pg8000.native.Connection, company_id: int, candidates:
     return found
 
 
-def insert_contacts(conn: pg8000.native.Connection, company_id: int, candidates: Sequence[LeadCandidate]
-                    ) -> dict[str, int]:
-    """Create the contacts of phones that have none (the facts, read under the phones' advisory locks, said so:
-    no importer can create one meanwhile, so a plain insert, without the upsert's speculative insertion).
-    Returns phone -> contact id."""
-    if not candidates:
-        return {}
-    rows = conn.run(
-        """WITH created AS (
-               INSERT INTO contacts (company_id, phone, country, time_zone)
-               SELECT :c, p, r, z FROM json_to_recordset(CAST(:rows AS json)) AS t(p text, r text, z text) ORDER BY p
-               RETURNING phone, id)
-           SELECT CAST(COALESCE(json_object_agg(phone, id), '{}') AS text) FROM created""",
-        c=company_id, rows=_json([{"p": c.phone, "r": c.region, "z": c.time_zone} for c in candidates]),
-    )
-    found: dict[str, int] = orjson.loads(rows_text(rows))
-    return found
-
-
 class NewLead(NamedTuple):  # one per lead created: a named tuple costs a third of a frozen dataclass
     """A lead the plan creates: its row, its contact and its expiry."""
 
     candidate: LeadCandidate
-    contact_id: int
+    contact_id: int | None  # None: the phone has no contact yet; the lead's statement creates it
     expires_at: datetime | None
     tokens_json: bytes  # encode_tokens(candidate.tokens): the same bytes go to the lead row and to Redis
 
@@ -264,24 +245,31 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     one for the owner, and the done-marker stops a redelivery first. Should another writer (one that does not
     take the phone locks) have made one live meanwhile, the unique index fails the chunk, and its retry sees
     that lead in the facts. (ON CONFLICT DO NOTHING cost 8 us of PostgreSQL CPU per lead: the speculative
-    insertion into each unique index.) Contact ids come from the facts or insert_contacts; each row carries its
-    own traffic source and buyers (its own values, or the import's defaults)."""
+    insertion into each unique index.) A lead without a contact id creates its contact in the same statement: a
+    plain insert too (the facts, read under the phones' locks, found none, and no importer can create one
+    meanwhile); one statement instead of two (-1 round trip, one JSON fewer each way). Each row carries its own
+    traffic source and buyers (its own values, or the import's defaults)."""
     if not leads:
         return 0
     first = enroll_in[0] if enroll_in else None
     buyers: dict[tuple[int, ...], str] = {}  # the array literal of each buyer list (most rows share the default)
     result = conn.run(
-        """WITH created AS (
+        """WITH t AS (SELECT * FROM json_to_recordset(CAST(:rows AS json))
+                         AS t(row_no int, phone text, contact_id bigint, r text, z text, email text, exp timestamptz,
+                              ip text, prio int, ts bigint, buyers text, sub_id text, tokens jsonb)),
+           new_contacts AS (
+               INSERT INTO contacts (company_id, phone, country, time_zone)
+               SELECT :c, phone, r, z FROM t WHERE contact_id IS NULL ORDER BY phone
+               RETURNING phone, id),
+           created AS (
                INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, email, expires_at, remote_ip,
                                   lead_priority, traffic_source_id, buyer_ids, sub_id, tokens, max_contact_attempts,
                                   next_action_at, import_id, import_row)
-               SELECT :c, :ot, :oid, t.contact_id, t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio, t.ts,
-                      CAST(t.buyers AS bigint[]), t.sub_id, t.tokens, :mca,
+               SELECT :c, :ot, :oid, COALESCE(t.contact_id, n.id), t.phone, t.email, t.exp, CAST(t.ip AS inet), t.prio,
+                      t.ts, CAST(t.buyers AS bigint[]), t.sub_id, t.tokens, :mca,
                       CASE WHEN t.row_no <> ALL(CAST(:no_enroll AS int[])) THEN CAST(:next_at AS timestamptz) END,
                       CAST(:imp AS uuid), t.row_no
-               FROM json_to_recordset(CAST(:rows AS json))
-                    AS t(row_no int, phone text, contact_id bigint, email text, exp timestamptz, ip text, prio int,
-                         ts bigint, buyers text, sub_id text, tokens jsonb)
+               FROM t LEFT JOIN new_contacts n ON t.contact_id IS NULL AND n.phone = t.phone
                RETURNING id, import_row),
            enrolled AS (
                INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position, next_action_at)
@@ -291,7 +279,9 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
            SELECT count(*) FROM created""",
         c=company_id, ot=owner_type, oid=owner_id, no_enroll=id_array(sorted(not_enrolled)),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
-        rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id, "email": c.email,
+        rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id,
+                     "r": c.region if lead.contact_id is None else None,
+                     "z": c.time_zone if lead.contact_id is None else None, "email": c.email,
                      "exp": lead.expires_at, "ip": c.remote_ip, "prio": c.lead_priority, "ts": c.traffic_source_id,
                      "buyers": buyers.get(c.buyer_ids) or buyers.setdefault(c.buyer_ids, id_array(c.buyer_ids)),
                      "sub_id": c.sub_id, "tokens": orjson.Fragment(lead.tokens_json)}
