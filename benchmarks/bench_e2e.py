@@ -32,6 +32,19 @@ from benchmarks.common import CLOCK_TICKS, Result, log, median, proc_stat, proc_
 NAME = "e2e"
 
 
+def postgres_role(cmdline: str) -> str:
+    """A PostgreSQL process's label by its role (its process title): the backends that run the statements,
+    autovacuum, or the rest of its background (postmaster, WAL writer, checkpointer, I/O workers...)."""
+    if cmdline.startswith("postgres: autovacuum worker"):
+        return "postgres (autovacuum)"
+    role = cmdline.removeprefix("postgres: ").split(" ")[0] if cmdline.startswith("postgres: ") else ""
+    background = ("autovacuum", "walwriter", "checkpointer", "background", "io", "logical", "startup", "walsummarizer",
+                  "archiver", "walsender", "walreceiver", "slotsync")
+    if not role or role in background:
+        return "postgres (background)"
+    return "postgres (backends)"
+
+
 class TreeMonitor:
     """Peak RSS per process of a process tree (plus processes whose command line contains `marker`)."""
 
@@ -86,6 +99,9 @@ class TreeMonitor:
             status = proc_status(pid)
             if not status:
                 continue
+            if self.names.get(pid) == "postgres" and not self.cmdlines.get(pid, "").startswith("postgres:"):
+                # a PostgreSQL child shows the postmaster's command line until it names its role: read it again
+                self.cmdlines.pop(pid, None)
             self._cmdline(pid)
             self.hwm_kb[pid] = max(self.hwm_kb.get(pid, 0), status.get("VmHWM", 0))
             self.cpu_ticks[pid] = max(self.cpu_ticks.get(pid, 0), ticks.get(pid, 0))
@@ -114,7 +130,7 @@ class TreeMonitor:
             elif "resource_tracker" in cmd:
                 out[pid] = "mp resource tracker"
             elif name == "postgres" or cmd.startswith("postgres"):
-                out[pid] = "postgres"
+                out[pid] = postgres_role(cmd)
             elif "redis-server" in name or "redis-server" in cmd:
                 out[pid] = "redis"
             else:

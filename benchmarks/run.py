@@ -354,7 +354,9 @@ def budget_line(label: str, per: dict[str, Any], rows: int, cpu_total: float, co
     return (f"- {label}: all processes **{total:,.1f} us of CPU per row = {total / budget:.2f} x the budget** of "
             f"{budget:,.0f} us (1M rows in 60 s on {cores} cores): PostgreSQL {part('postgres'):,.1f}, workers "
             f"{part('worker'):,.1f}, splitter {part('splitter'):,.1f}, CLI with its moto server (local AWS: S3 and "
-            f"SQS, which cost none of this CPU deployed) {part('cli'):,.1f}, Redis {part('redis'):,.1f}.")
+            f"SQS, which cost none of this CPU deployed) {part('cli'):,.1f}, Redis {part('redis'):,.1f}. PostgreSQL by role: "
+            f"backends {part('postgres (backends)'):,.1f}, autovacuum {part('postgres (autovacuum)'):,.1f}, the rest "
+            f"of its background (WAL writer, checkpointer, I/O workers...) {part('postgres (background)'):,.1f}.")
 
 
 def other_cpu_per_lead_us(report: dict[str, Any]) -> tuple[float, str] | None:
