@@ -457,6 +457,22 @@ def test_a_row_that_refreshed_a_lead_and_loses_its_phone_to_an_earlier_row_moves
         assert db.rows("SELECT tokens FROM leads WHERE id = 7")[0]["tokens"]["interest"] == "early"
 
 
+@pytest.mark.parametrize("dry_run", [False, True])
+@pytest.mark.parametrize("later_first", [False, True])
+def test_a_new_phone_on_rows_of_two_chunks_is_a_duplicate_in_file_in_any_order_even_in_a_dry_run(
+        db: Database, importer: ChunkImporter, dry_run: bool, later_first: bool) -> None:
+    # Given a phone no contact of the company has, on rows 1 and 3 of a file in two chunks, run in either order
+    import_id = make_import(db, {"dry_run": dry_run}, chunk_count=2, total=4)
+    chunks = [chunk(import_id, 0, [["+13125550177", "", "early", "us"], ["2025550111", "", "x", "us"]], first_row=1),
+              chunk(import_id, 1, [["+13125550177", "", "late", "us"], ["6465550199", "", "y", "us"]], first_row=3)]
+    for c in reversed(chunks) if later_first else chunks:
+        importer.import_chunk(c)
+    # Then row 3 is duplicate_in_file and one lead is counted (a dry run writes no contact to find the claim by)
+    s = state(db, import_id)
+    assert (s["status"], s["created_leads"], s["rejected_rows"]) == ("completed", 3, 1)
+    assert reasons(db, import_id) == {3: "duplicate_in_file"}
+
+
 def test_a_chunk_that_read_its_import_before_a_cancel_writes_nothing_and_counts_its_rows_unprocessed(
         db: Database, importer: ChunkImporter, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a worker that read the import while it was processing, then the import was cancelled
