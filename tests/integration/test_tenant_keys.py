@@ -69,6 +69,35 @@ def test_a_contact_needs_its_company(db: Database) -> None:
     fk_error(db, "INSERT INTO contacts (company_id, phone) VALUES (424242, '+16175550999')")
 
 
+# Statements of more than 16 rows run the checks planned per statement (EXECUTE), smaller ones with cached plans
+# (migration 0013): the same checks through the other branch, the bad row last after 19 good ones.
+MANY_LEADS = ("INSERT INTO leads (company_id, owner_type, owner_id, contact_id, caller_id, traffic_source_id)"
+              " SELECT 1, 'schedule', 1, 7, '+1907555' || lpad(g::text, 4, '0'), NULL FROM generate_series(1, 19) g"
+              " UNION ALL SELECT CAST(:c AS bigint), CAST(:ot AS text), CAST(:oid AS bigint), CAST(:ct AS bigint),"
+              " CAST(:p AS text), CAST(:ts AS bigint)")
+
+
+@pytest.mark.parametrize(("override", "words"), [
+    ({"oid": 3}, "schedule 3"), ({"ot": "offer", "oid": 3}, "offer 3"), ({"ct": 8}, "contact 8"),
+    ({"ts": 3}, "traffic source 3"), ({"oid": 999}, "schedule 999"), ({"ct": 999}, "contact 999"),
+])
+def test_a_statement_of_many_rows_is_checked_as_a_single_row_is(db: Database, override: dict[str, Any],
+                                                                 words: str) -> None:
+    params = {"c": 1, "ot": "schedule", "oid": 1, "ct": 7, "p": "+16465550144", "ts": None}
+    assert words in fk_error(db, MANY_LEADS, **(params | override))
+    db.run(MANY_LEADS, **params)  # all good: in
+    ids = [r[0] for r in db.run("SELECT id FROM leads WHERE company_id = 1 AND caller_id LIKE '+1907555%'")]
+    assert len(ids) == 19
+    fk_error(db, "UPDATE leads SET owner_id = 3 WHERE caller_id LIKE '+1907555%' OR caller_id = '+16465550144'")
+    enroll = ("INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position)"
+              " SELECT 1, l, 1, 1 FROM unnest(CAST(:ids AS bigint[])) AS l UNION ALL SELECT 1, :l, :s, 1")
+    every = "{" + ",".join(map(str, ids)) + "}"
+    fk_error(db, enroll, ids=every, l=ids[0], s=3)       # company 2's schedule
+    fk_error(db, enroll, ids=every, l=987654, s=1)       # no such lead
+    fk_error(db, "INSERT INTO contacts (company_id, phone) SELECT 1, '+1718555' || lpad(g::text, 4, '0')"
+                 " FROM generate_series(1, 19) g UNION ALL SELECT 424242, '+16175550999'")
+
+
 def test_a_referenced_parent_cannot_be_deleted_or_change_company(db: Database) -> None:
     lead_id = lead(db, ts=2)
     db.run("INSERT INTO schedule_enrollments (company_id, lead_id, schedule_id, action_position) VALUES (1, :l, 1, 1)",
