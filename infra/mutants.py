@@ -100,16 +100,19 @@ MUTANTS = [
            "        if (first_unread is not None and row[\"split_offset\"] is not None",
            "        if (first_unread is None and row[\"split_offset\"] is not None",
            ("tests/integration/test_api.py::test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv",)),
-    Mutant("a lead's contact is not checked against its company", "infra/db/migrations/0010_statement_level_tenant_checks.sql",
-           "            WHERE NOT EXISTS (SELECT 1 FROM (SELECT 1 FROM contacts c WHERE c.company_id = n.company_id\n",
-           "            WHERE false AND NOT EXISTS (SELECT 1 FROM (SELECT 1 FROM contacts c WHERE c.company_id = n.company_id\n",
-           ("tests/integration/test_tenant_keys.py",)),
-    Mutant("a lead's schedule is not locked FOR KEY SHARE by its writer",
-           "infra/db/migrations/0010_statement_level_tenant_checks.sql",
+    Mutant("a lead's schedule is not locked FOR KEY SHARE by its writer (small statements)",
+           "infra/db/migrations/0013_tenant_checks_cached_for_small_statements.sql",
            """                     FOR KEY SHARE OF s)
         SELECT format('schedule %s is not one of the company''s schedules', n.id)""",
            """)
         SELECT format('schedule %s is not one of the company''s schedules', n.id)""",
+           ("tests/integration/test_tenant_keys.py",)),
+    Mutant("a lead's schedule is not locked FOR KEY SHARE by its writer (large statements)",
+           "infra/db/migrations/0013_tenant_checks_cached_for_small_statements.sql",
+           """                         FOR KEY SHARE OF s)
+            SELECT format('schedule %s is not one of the company''s schedules', n.id)""",
+           """)
+            SELECT format('schedule %s is not one of the company''s schedules', n.id)""",
            ("tests/integration/test_tenant_keys.py",)),
     Mutant("a contact's delete does not wait for the importer holding its phone",
            "infra/db/migrations/0012_phone_lock_company_key.sql",

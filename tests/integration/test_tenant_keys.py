@@ -119,8 +119,9 @@ def _connect(db: Database) -> pg8000.native.Connection:
     return connect(db.params, timeout=120)
 
 
+@pytest.mark.parametrize("rows", [1, 20])  # the checks' cached-plan branch and the planned-per-statement one
 @pytest.mark.parametrize("parent", ["schedule", "contact"])
-def test_a_delete_waits_for_a_writer_in_flight_and_then_sees_its_lead(db: Database, parent: str) -> None:
+def test_a_delete_waits_for_a_writer_in_flight_and_then_sees_its_lead(db: Database, parent: str, rows: int) -> None:
     """The writer has inserted a lead and not committed; a delete of its schedule (locked FOR KEY SHARE by the
     check) or of its contact (guarded by the phone's advisory lock, which importers hold) waits, then is refused
     because it sees the committed lead. With the locks removed the delete would succeed and orphan the lead."""
@@ -134,7 +135,7 @@ def test_a_delete_waits_for_a_writer_in_flight_and_then_sees_its_lead(db: Databa
     try:
         writer.run("BEGIN")
         writer.run("SELECT pg_advisory_xact_lock(1, hashtext('+16465550144'))")  # as every importer does
-        writer.run(LEAD, c=1, ot="schedule", oid=2, ct=7, p="+16465550144", ts=None)
+        writer.run(LEAD if rows == 1 else MANY_LEADS, c=1, ot="schedule", oid=2, ct=7, p="+16465550144", ts=None)
         outcome: dict[str, Any] = {}
 
         def delete() -> None:
