@@ -202,11 +202,11 @@ class ChunkImporter:
                 facts = sql.phone_facts(conn, company_id=company_id, import_id=msg.import_id, owner_type=owner_type,
                                         owner_id=owner_id, phones=phones, scope=options.scrub.scope,
                                         scope_offer_id=scope_offer)
-                # A phone this import claimed in an earlier chunk has a contact (the claiming row created or refreshed
-                # a lead, in the transaction that saved the claim), unless that import writes nothing (dry run): the
-                # claims are read only for the phones the facts found a contact for (a tenth of a new list's).
-                claims = sql.phone_claims(conn, msg.import_id, phones if options.dry_run else [
-                    p for p, f in facts.items() if f.contact_id is not None])
+                # A phone this import claimed in an earlier chunk has facts: the claiming row created a lead (and the
+                # phone's contact) or refreshed the owner's live lead, in the transaction that saved the claim. So the
+                # claims are read only for the phones with facts (a tenth of a new list's), all in a dry run (which
+                # writes no contact or lead).
+                claims = sql.phone_claims(conn, msg.import_id, phones if options.dry_run else list(facts))
 
             with self.phase("decide"):
                 plan = decide(candidates, facts, {p: row for p, (row, _) in claims.items()}, options, owner_type)
