@@ -196,8 +196,9 @@ def _restore_runs(conn: pg8000.native.Connection, company_id: int, import_id: st
 def own_live_lead_keys(conn: pg8000.native.Connection, import_id: str, after_row: int, limit: int
                        ) -> tuple[int | None, list[tuple[int, str]]]:
     """A page of the live, unexpired leads the import created: the next page's cursor (None after the last page)
-    and (lead id, token key without the store's prefix: see TokenStore.key) of the leads of rows after_row + 1 .. after_row + limit. No lock and no tokens: most
-    pages only confirm that Redis has every key (see live_leads_by_id). A page is a range of import rows, never
+    and (lead id, token key without the store's prefix: see TokenStore.key) of the leads of rows after_row + 1 ..
+    after_row + limit. No lock and no tokens: most pages only confirm that Redis has every key (see
+    live_leads_by_id). A page is a range of import rows, never
     "the next `limit` leads": that let the planner read every lead of the import for each page (a bitmap scan and
     a sort; the import's size times its pages), 7 us of PostgreSQL CPU per lead at 100k, more as it grows."""
     rows = conn.run(
@@ -219,8 +220,8 @@ def own_live_lead_keys(conn: pg8000.native.Connection, import_id: str, after_row
 def changed_live_lead_keys(conn: pg8000.native.Connection, import_id: str, after_id: int, limit: int
                            ) -> tuple[int | None, list[tuple[int, str]]]:
     """A page of the live, unexpired leads the import refreshed or moved: the next page's cursor (None after the
-    last page) and (lead id, token key without the prefix), for the import's next `limit` changes by lead id (read in the order of
-    their primary key: a page costs its own size whatever the import's)."""
+    last page) and (lead id, token key without the prefix), for the import's next `limit` changes by lead id (read
+    in the order of their primary key: a page costs its own size whatever the import's)."""
     rows = conn.run(
         """WITH changed AS (SELECT lead_id FROM lead_import_changes
                             WHERE import_id = CAST(:i AS uuid) AND lead_id > :after AND kind IN ('updated', 'moved')
