@@ -473,6 +473,25 @@ def test_a_new_phone_on_rows_of_two_chunks_is_a_duplicate_in_file_in_any_order_e
     assert reasons(db, import_id) == {3: "duplicate_in_file"}
 
 
+def test_a_phone_whose_facts_vanish_between_chunks_is_still_a_duplicate_in_file(db: Database,
+                                                                              importer: ChunkImporter) -> None:
+    # Given an opted-out contact with no lead: its phone's row 1 is scrubbed and claims the phone; then another writer
+    # deletes the contact, so the later chunk finds no fact about the phone (its claims are read only with facts)
+    db.run("INSERT INTO contacts (company_id, phone, opted_out) VALUES (1, '+13125550177', true)")
+    import_id = make_import(db, {"scrub": {"opted_out": True}}, chunk_count=2, total=4)
+    importer.import_chunk(chunk(import_id, 0, [["+13125550177", "", "early", "us"], ["2025550111", "", "x", "us"]],
+                                first_row=1))
+    db.run("DELETE FROM contacts WHERE company_id = 1 AND phone = '+13125550177'")
+    result = importer.import_chunk(chunk(import_id, 1, [["+13125550177", "", "late", "us"],
+                                                        ["6465550199", "", "y", "us"]], first_row=3))
+    # Then the chunk goes in (planned again with every claim read: the claim's insert met row 1's), and row 3 is a
+    # duplicate of row 1, as when the facts were there
+    assert result.outcome == "processed"
+    s = state(db, import_id)
+    assert (s["status"], s["created_leads"], s["rejected_rows"]) == ("completed", 2, 2)
+    assert reasons(db, import_id) == {1: "scrubbed_opted_out", 3: "duplicate_in_file"}
+
+
 def test_a_chunk_that_read_its_import_before_a_cancel_writes_nothing_and_counts_its_rows_unprocessed(
         db: Database, importer: ChunkImporter, monkeypatch: pytest.MonkeyPatch) -> None:
     # Given a worker that read the import while it was processing, then the import was cancelled

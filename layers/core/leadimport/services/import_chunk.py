@@ -161,7 +161,16 @@ class ChunkImporter:
                candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
         """Read the facts, let `decide` plan the chunk, apply the plan: all in one transaction."""
         try:
-            return self._write_running(msg, imp, options, candidates, rejections)
+            try:
+                return self._write_running(msg, imp, options, candidates, list(rejections))
+            except Exception as exc:
+                if not sql.is_claim_conflict(exc):
+                    raise
+                # A phone an earlier chunk claimed lost the facts its claims are read by (another writer deleted
+                # its contact or ended its lead meanwhile): rolled back; planned again with every claim read.
+                logger.info("chunk planned again with every phone claim read",
+                            extra={"import_id": msg.import_id, "chunk": msg.chunk_no})
+                return self._write_running(msg, imp, options, candidates, list(rejections), every_claim=True)
         except _ImportEndedError as ended:  # cancelled or failed since it was read: rolled back, rows unprocessed
             return self._skip(msg, {**imp, "status": ended.status})
         except _ThrottledError:  # its import's other chunks hold every slot: nothing written, it comes back later
@@ -178,7 +187,8 @@ class ChunkImporter:
         return ChunkResult(msg.import_id, msg.chunk_no, "throttled")
 
     def _write_running(self, msg: ChunkMessage, imp: dict[str, Any], options: ImportOptions,
-                       candidates: list[LeadCandidate], rejections: list[RowRejection]) -> ChunkResult:
+                       candidates: list[LeadCandidate], rejections: list[RowRejection],
+                       every_claim: bool = False) -> ChunkResult:
         company_id: int = imp["company_id"]
         owner_type: str = imp["owner_type"]
         owner_id: int = imp["owner_id"]
@@ -202,11 +212,14 @@ class ChunkImporter:
                 facts = sql.phone_facts(conn, company_id=company_id, import_id=msg.import_id, owner_type=owner_type,
                                         owner_id=owner_id, phones=phones, scope=options.scrub.scope,
                                         scope_offer_id=scope_offer)
-                # A phone this import claimed in an earlier chunk has facts: the claiming row created a lead (and the
-                # phone's contact) or refreshed the owner's live lead, in the transaction that saved the claim. So the
-                # claims are read only for the phones with facts (a tenth of a new list's), all in a dry run (which
-                # writes no contact or lead).
-                claims = sql.phone_claims(conn, msg.import_id, phones if options.dry_run else list(facts))
+                # A phone this import claimed in an earlier chunk had facts then (a row claims a phone when it creates
+                # a lead and its contact, refreshes or skips the owner's live lead, or is scrubbed by its contact or
+                # history), and nearly always still has: the claims are read only for the phones with facts (a
+                # tenth of a new list's), every phone in a dry run (it writes no contact or lead). Should another
+                # writer have removed a claimed phone's facts since, the claim's insert meets the earlier one: the
+                # chunk is planned again with every claim read (_write).
+                claims = sql.phone_claims(conn, msg.import_id,
+                                          phones if options.dry_run or every_claim else list(facts))
 
             with self.phase("decide"):
                 plan = decide(candidates, facts, {p: row for p, (row, _) in claims.items()}, options, owner_type)

@@ -198,6 +198,13 @@ def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: di
         )
 
 
+def is_claim_conflict(exc: BaseException) -> bool:
+    """The error of a claim inserted over an earlier chunk's claim of the same phone (a plain insert: see
+    save_phone_claims)."""
+    fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
+    return fields.get("C") == "23505" and fields.get("n") == "lead_import_phones_pkey"
+
+
 def scope_offer_id(conn: pg8000.native.Connection, company_id: int, owner_type: str, owner_id: int) -> int | None:
     if owner_type == "offer":
         return owner_id
