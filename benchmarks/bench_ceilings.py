@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
 import json
@@ -32,6 +31,7 @@ from benchmarks.common import (
     fresh_database,
     log,
     new_import,
+    phonenumbers_pass,
     realistic,
     realistic_file,
     repeat,
@@ -73,28 +73,10 @@ def run(*, quick: bool, workdir: Path) -> tuple[list[Result], dict[str, Any]]:
                          note=f"{accepted:,} accepted")
     results.append(phone)
 
-    import phonenumbers
-
     regional = [(raw, _NAIVE_REGIONS.get(country.strip().lower(), "US")) for raw, country in pairs]
-    e164 = phonenumbers.PhoneNumberFormat.E164
-
-    def phonenumbers_all() -> int:
-        ok = 0
-        for raw, region in regional:
-            try:
-                num = phonenumbers.parse(raw, region)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(num):
-                phonenumbers.format_number(num, e164)
-                ok += 1
-        return ok
-
-    for raw, region in regional[:2000]:  # warm-up: phonenumbers loads its region metadata lazily
-        with contextlib.suppress(phonenumbers.NumberParseException):
-            phonenumbers.is_valid_number(phonenumbers.parse(raw, region))
+    phonenumbers_pass(regional[:2000])  # warm-up: phonenumbers loads its region metadata lazily
     with PeakRss() as mem:
-        runs, accepted = repeat(phonenumbers_all, repeats)
+        runs, accepted = repeat(lambda: phonenumbers_pass(regional), repeats)
     results.append(Result.timed(NAME, "phone: phonenumbers parse + is_valid_number + format(E164)", n, runs,
                                 peak_rss_mb=mem.peak_mb, note=f"{accepted:,} valid").against(phone))
 

@@ -27,7 +27,16 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.common import CLOCK_TICKS, Result, log, median, proc_stat, proc_status, realistic_file
+from benchmarks.common import (
+    CLOCK_TICKS,
+    Result,
+    log,
+    median,
+    phonenumbers_pass,
+    proc_stat,
+    proc_status,
+    realistic_file,
+)
 
 NAME = "e2e"
 
@@ -348,8 +357,6 @@ def phonenumbers_us_per_row(path: Path, rows: int = 100_000) -> float:
     import csv
     import itertools
 
-    import phonenumbers
-
     from leadimport.rules.phone import region_for_country
 
     with path.open(newline="", encoding="utf-8") as fh:
@@ -357,15 +364,10 @@ def phonenumbers_us_per_row(path: Path, rows: int = 100_000) -> float:
         header = next(reader)
         phone_at, country_at = header.index("caller_id"), header.index("country")
         pairs = [(r[phone_at], region_for_country(r[country_at]) or "US") for r in itertools.islice(reader, rows)]
+
     def one_pass(items: list[tuple[str, str]]) -> float:
         started = time.process_time()
-        for raw, region in items:
-            try:
-                number = phonenumbers.parse(raw, region)
-            except phonenumbers.NumberParseException:
-                continue
-            if phonenumbers.is_valid_number(number):
-                phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+        phonenumbers_pass(items)
         return time.process_time() - started
 
     one_pass(pairs[:5_000])  # phonenumbers loads each region's metadata on first use: not per row

@@ -377,3 +377,20 @@ def fmt_num(v: float | None, digits: int = 1) -> str:
     if v is None:
         return "–"
     return f"{v:,.{digits}f}"
+
+
+def phonenumbers_pass(pairs: list[tuple[str, str]]) -> int:
+    """phonenumbers' own parse + is_valid_number + format(E164) of each (raw, region): the benchmarks' reference
+    for phone work. Returns how many are valid."""
+    import phonenumbers
+
+    e164, valid = phonenumbers.PhoneNumberFormat.E164, 0
+    for raw, region in pairs:
+        try:
+            number = phonenumbers.parse(raw, region)
+        except phonenumbers.NumberParseException:
+            continue
+        if phonenumbers.is_valid_number(number):
+            phonenumbers.format_number(number, e164)
+            valid += 1
+    return valid

@@ -127,7 +127,7 @@ MUTANTS = [
            "        pass",
            ("tests/integration/test_import_cap.py",)),
     Mutant("a claim moved to a refreshing row forgets that it refreshed", f"{CORE}/store/chunks.py",
-           'return "{" + ",".join("t" if r in refreshed else "f" for r in rows) + "}"',
+           'return "{" + ",".join("t" if r in refreshed_rows else "f" for r in rows) + "}"',
            'return "{" + ",".join("f" for r in rows) + "}"',
            ("tests/integration/test_chunk_equivalence.py",)),
     Mutant("errors.csv neutralizes only = and +", f"{CORE}/services/imports_api.py",

@@ -22,10 +22,16 @@ def create(company: int = 1, **body: Any) -> tuple[int, dict[str, Any]]:
     return status, created
 
 
-def import_file(aws: LocalAws, content: bytes) -> dict[str, Any]:
-    """Create an import, put its file in the bucket and run the pipeline to the end."""
+def uploaded(aws: LocalAws, content: bytes) -> dict[str, Any]:
+    """Create an import and put its file in the bucket (its S3 event is queued, not handled yet)."""
     _, imp = create()
     aws.s3.put_object(Bucket=aws.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"], Body=content)
+    return imp
+
+
+def import_file(aws: LocalAws, content: bytes) -> dict[str, Any]:
+    """Create an import, put its file in the bucket and run the pipeline to the end."""
+    imp = uploaded(aws, content)
     run_inline_until_idle(aws)
     return imp
 
@@ -140,10 +146,8 @@ def test_cancel_mid_import_leaves_counters_that_add_up(pipeline_env: LocalAws, m
     from leadimport import roots
 
     roots.reset()
-    _, imp = create()
     body = "caller_id\n" + "\n".join(f"+1951876{i:04d}" for i in range(100)) + "\n"
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=body.encode())
+    imp = uploaded(pipeline_env, body.encode())
     pipeline_env.deliver_s3_events(load_handler("splitter"))  # split: 10 chunks queued
     got = pipeline_env.sqs.receive_message(QueueUrl=pipeline_env.chunk_queue_url, MaxNumberOfMessages=10)["Messages"]
     worker = load_handler("worker")
@@ -281,10 +285,8 @@ def test_a_cancel_during_the_split_lists_the_part_never_read_in_the_errors_csv(p
 
     monkeypatch.setenv("CHUNK_ROWS", "10")
     roots.reset()
-    _, imp = create()
     body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},=n{i}" for i in range(300)) + "\n"
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=body.encode())
+    imp = uploaded(pipeline_env, body.encode())
     # A splitter about to run out of time: it stops after its first checkpoint (10 chunks = 100 rows) and
     # hands over to a continuation, which the cancel below makes pointless.
     pipeline_env.deliver_s3_events(load_handler("splitter"), timeout_seconds=1)
@@ -319,10 +321,8 @@ def test_a_cancel_before_the_upload_is_read_says_the_file_was_never_read_and_lis
     """The page's Cancel can land between the upload and the splitter's first look at it (the import is still
     awaiting_upload or queued). Nothing is split; the import must not say its file had 0 rows: its rows in file are
     unknown, every row is unread from row 1, and errors.csv lists them all as unprocessed."""
-    _, imp = create()
     body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},n{i}" for i in range(50)) + "\n"
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=body.encode())
+    imp = uploaded(pipeline_env, body.encode())
     # Given the upload's event not handled yet, when the user cancels
     status, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
     assert status == 200 and cancelled["status"] == "cancelled"
@@ -344,10 +344,8 @@ def test_a_cancel_mid_split_estimates_the_files_rows_instead_of_calling_the_rows
 
     monkeypatch.setenv("CHUNK_ROWS", "10")
     roots.reset()
-    _, imp = create()
     body = "caller_id,note\n" + "\n".join(f"+1951876{i:04d},n{i:03d}" for i in range(300)) + "\n"
-    pipeline_env.s3.put_object(Bucket=pipeline_env.wiring.bucket_name, Key=imp["upload"]["post"]["fields"]["key"],
-                               Body=body.encode())
+    imp = uploaded(pipeline_env, body.encode())
     pipeline_env.deliver_s3_events(load_handler("splitter"), timeout_seconds=1)  # stops after 100 rows
     _, cancelled, _ = call_api(1, "POST", f"/imports/{imp['id']}/cancel")
     assert cancelled["counts_final"] is False  # its 10 chunks sent are not counted yet

@@ -6,6 +6,7 @@ from leadimport.csv_io.mapping import (
     ResolvedColumns,
     apply,
     likely_phone_column,
+    mapped_phone_column,
     propose_mapping,
     resolve_columns,
 )
@@ -34,6 +35,7 @@ __all__ = [
     "estimate_row_bytes",
     "iter_rows",
     "likely_phone_column",
+    "mapped_phone_column",
     "propose_mapping",
     "no_data_rows_error",
     "open_csv",

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from leadimport.csv_io.reader import FileRejectedError
 from leadimport.lead_columns import RECOGNIZED_COLUMNS
 
 __all__ = ["ERROR_CSV_COLUMNS", "RESERVED_COLUMNS", "ResolvedColumns", "apply", "bookkeeping_columns",
-           "resolve_columns"]
+           "mapped_phone_column", "resolve_columns"]
 
 # Names with a meaning to the importer: matched ignoring case, always stored in lower case.
 RESERVED_COLUMNS = RECOGNIZED_COLUMNS
@@ -139,6 +140,11 @@ def resolve_columns(
     if "caller_id" not in seen:
         raise FileRejectedError("missing_caller_id", _missing_caller_id_message(source, names))
     return ResolvedColumns(names=names, source=source)
+
+
+def mapped_phone_column(names: Sequence[str | None]) -> int | None:
+    """Index of the column mapped to caller_id (resolved names, one per file column): the reader's phone column."""
+    return names.index("caller_id") if "caller_id" in names else None
 
 
 def likely_phone_column(source: list[str]) -> int | None:

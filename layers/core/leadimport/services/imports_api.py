@@ -20,7 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger
 
-from leadimport.csv_io import CsvHeader, FileRejectedError, iter_rows, read_header, resolve_columns
+from leadimport.csv_io import (
+    CsvHeader,
+    FileRejectedError,
+    iter_rows,
+    mapped_phone_column,
+    read_header,
+    resolve_columns,
+)
 from leadimport.csv_io.mapping import ERROR_CSV_COLUMNS, bookkeeping_columns
 from leadimport.csv_io.saved_header import header_from_json, header_to_json
 from leadimport.imports import repository as import_repo
@@ -290,7 +297,7 @@ class ImportsApi:
         mapped = (row["header"] or {}).get("mapped") or []
         try:
             yield from self._unread_rows(row, first_unread, columns, writer, buf, header, message,
-                                         mapped.index("caller_id") if "caller_id" in mapped else None)
+                                         mapped_phone_column(mapped))
         except Exception:  # noqa: BLE001 - the file is gone (expired) or unreadable: the rest of the CSV stands
             logger.warning("the part of the file never read could not be listed", extra={"import_id": row["id"]},
                            exc_info=True)

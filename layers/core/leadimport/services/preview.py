@@ -17,7 +17,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
-from leadimport.csv_io import CsvHeader, CsvLimits, iter_rows, resolve_columns
+from leadimport.csv_io import CsvHeader, CsvLimits, iter_rows, mapped_phone_column, resolve_columns
 from leadimport.options import ImportOptions
 from leadimport.reasons import Reason
 from leadimport.rules.chunk_plan import decide
@@ -52,13 +52,12 @@ def build_preview(db: Database, uploads: UploadStore, source: PreviewSource, hea
     FileRejectedError when the mapping cannot be used (two columns mapped to one name...)."""
     sample_rows = sample_rows or SAMPLE_ROWS
     columns = resolve_columns(header.columns, mapping).names
-    phone_column = columns.index("caller_id") if "caller_id" in columns else None
     rules = RowRules(options, header.columns, columns, company_refs(db, source.company_id))
     outcomes: list[dict[str, Any]] = []
     candidates: list[LeadCandidate] = []
     bytes_read = header.data_offset
     with uploads.open(source.upload_key, header.data_offset, source.object_version) as stream:
-        rows = iter_rows(stream, header, limits=limits or CsvLimits(), phone_column=phone_column)
+        rows = iter_rows(stream, header, limits=limits or CsvLimits(), phone_column=mapped_phone_column(columns))
         sample = list(itertools.islice(rows, sample_rows))
         whole_file = next(rows, None) is None
     for row in sample:

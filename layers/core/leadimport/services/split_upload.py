@@ -28,6 +28,7 @@ from leadimport.csv_io import (
     FileRejectedError,
     chunk_rows,
     iter_rows,
+    mapped_phone_column,
     no_data_rows_error,
     propose_mapping,
     read_header,
@@ -225,7 +226,7 @@ class Splitter:
         source_columns, columns = header.columns, resolved.names
         with self.uploads.open(job["upload_key"], offset, job["object_version"]) as stream:
             rows = iter_rows(stream, header, start_row=next_row, start_offset=offset, limits=limits,
-                             phone_column=_phone_column(columns))
+                             phone_column=mapped_phone_column(columns))
             pending: list[ChunkMessage] = []
             for group in chunk_rows(rows, max_rows=self.config.chunk_rows, max_bytes=self.config.chunk_max_bytes):
                 message = ChunkMessage(
@@ -289,11 +290,6 @@ class Splitter:
     def _too_big(self, size: int) -> str:
         return (f"The file is {size / 1024**2:,.0f} MB, more than the {self.config.max_upload_bytes / 1024**2:,.0f} MB "
                 "an import accepts. Split it into smaller files and import each one.")
-
-
-def _phone_column(columns: list[str | None]) -> int | None:
-    """The index of the file's column mapped to caller_id (the reader's phone column)."""
-    return columns.index("caller_id") if "caller_id" in columns else None
 
 
 __all__ = ["Continuation", "SplitConfig", "SplitOutcome", "Splitter"]

@@ -13,6 +13,7 @@ enrollments written by the lead insert itself, this took ~13% off the worker's C
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from collections.abc import Set as AbstractSet
 from datetime import datetime
 from typing import Any, NamedTuple
 
@@ -167,7 +168,7 @@ def phone_claims(conn: pg8000.native.Connection, import_id: str, phones: Sequenc
 
 
 def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: dict[str, int],
-                      refreshed_rows: Collection[int] = (), held: Collection[str] = ()) -> None:
+                      refreshed_rows: AbstractSet[int] = frozenset(), held: Collection[str] = ()) -> None:
     """Record which row holds each phone now. `held`: the phones an earlier chunk had claimed (phone_claims,
     read under the phones' locks): those claims move to their new row; the others are plain inserts (no other
     writer can claim the phone meanwhile, so no upsert's speculative insertion). Phones, rows and the refreshed
@@ -177,10 +178,9 @@ def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: di
         return
     moved = {p: r for p, r in claims.items() if p in held} if held else {}
     new = {p: r for p, r in claims.items() if p not in moved} if moved else claims
-    refreshed = refreshed_rows if isinstance(refreshed_rows, (set, frozenset)) else set(refreshed_rows)
 
     def flags(rows: Collection[int]) -> str:  # a boolean[] literal: whether each row refreshed a live lead
-        return "{" + ",".join("t" if r in refreshed else "f" for r in rows) + "}"
+        return "{" + ",".join("t" if r in refreshed_rows else "f" for r in rows) + "}"
 
     if moved:
         conn.run(
