@@ -10,7 +10,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.data_classes import S3Event
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadimport import tracing
+from leadimport import gc_tuning, tracing
 from leadimport.roots import splitter as root
 
 logger = Logger()
@@ -39,3 +39,6 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         metrics.add_metric(name=f"Split_{o.status}", unit=MetricUnit.Count, value=1)
         logger.info("split outcome", extra={"import_id": o.import_id, "status": o.status})
     return {"outcomes": [{"import_id": o.import_id, "status": o.status} for o in outcomes]}
+
+
+gc_tuning.for_bulk_work()  # after every import: what is loaded now is never garbage (see leadimport.gc_tuning)

@@ -18,7 +18,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from leadimport import tracing
+from leadimport import gc_tuning, tracing
 from leadimport.messages import ChunkMessage, UnreadableMessageError
 from leadimport.roots import worker as root
 from leadimport.store.db import describe_error
@@ -82,3 +82,6 @@ def record_handler(record: SQSRecord) -> None:
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+
+
+gc_tuning.for_bulk_work()  # after every import: what is loaded now is never garbage (see leadimport.gc_tuning)
