@@ -65,3 +65,19 @@ def test_a_contact_made_meanwhile_without_the_lock_fails_the_chunk_and_the_retry
     assert db.run("SELECT count(*) FROM contacts WHERE company_id = 1 AND phone = :p", p=PHONE) == [[1]]
     assert db.run("SELECT count(*) FROM leads l JOIN contacts c ON c.id = l.contact_id WHERE l.caller_id = :p",
                   p=PHONE) == [[1]]
+
+
+def test_a_row_that_creates_a_lead_holds_its_phone_by_the_lead_and_only_the_others_are_recorded(
+        db: Database, importer: ChunkImporter) -> None:
+    # Given an opted-out contact (its row is scrubbed) and two new phones, one of them again in a later chunk
+    db.run("INSERT INTO contacts (company_id, phone, opted_out) VALUES (1, '+13125550177', true)")
+    import_id = make_import(db, {"scrub": {"opted_out": True}}, chunk_count=2, total=4)
+    importer.import_chunk(chunk(import_id, 0, [["+13125550177", "", "a", "us"], ["2025550111", "", "b", "us"],
+                                               ["6465550199", "", "c", "us"]], first_row=1))
+    # Then only the scrubbed row's claim is a row of its own: the created leads hold theirs
+    assert db.run("SELECT phone, row_no FROM lead_import_phones WHERE import_id = CAST(:i AS uuid)",
+                  i=import_id) == [["+13125550177", 1]]
+    # And a later row of a created lead's phone is still a duplicate of it
+    importer.import_chunk(chunk(import_id, 1, [["2025550111", "", "d", "us"]], first_row=4))
+    assert db.run("SELECT row_no, reason FROM lead_import_rejections WHERE import_id = CAST(:i AS uuid)"
+                  " ORDER BY row_no", i=import_id) == [[1, "scrubbed_opted_out"], [4, "duplicate_in_file"]]

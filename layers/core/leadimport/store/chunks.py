@@ -153,25 +153,48 @@ def phone_facts(conn: pg8000.native.Connection, *, company_id: int, import_id: s
     }
 
 
-def phone_claims(conn: pg8000.native.Connection, import_id: str, phones: Sequence[str]
-                 ) -> dict[str, tuple[int, bool]]:
-    """Which row of this import holds each phone so far (rows of earlier-processed chunks), and whether that row
-    refreshed a live lead (it counted as updated, not created)."""
+class PhoneClaim(NamedTuple):
+    """Which row of this import holds a phone so far (a row of an earlier-processed chunk)."""
+
+    row_no: int
+    refreshed: bool  # that row refreshed a live lead (it counted as updated, not created)
+    recorded: bool  # kept in lead_import_phones; else the holder is the lead that row created
+
+
+def phone_claims(conn: pg8000.native.Connection, company_id: int, import_id: str, phones: Sequence[str]
+                 ) -> dict[str, PhoneClaim]:
+    """Which row of this import holds each phone so far. A row that created a lead holds its phone by that lead
+    (its import, row and caller_id never change, and its contact cannot be deleted while it exists: the phone
+    keeps its facts); every other holder is recorded in lead_import_phones (a row that refreshed or skipped a
+    live lead, or was scrubbed; every row of a dry run; a row that took the phone over from another), and a
+    recorded claim wins over a lead (the lead of a row that lost its phone; without a recorded claim a phone has
+    at most one lead of the import)."""
     if not phones:
         return {}
     rows = conn.run(
-        "SELECT phone, row_no, refreshed FROM lead_import_phones WHERE import_id = CAST(:i AS uuid)"
-        " AND phone = ANY(CAST(:p AS text[]))",
-        i=import_id, p=phone_array(phones),
+        """SELECT phone, row_no, refreshed, true FROM lead_import_phones
+           WHERE import_id = CAST(:i AS uuid) AND phone = ANY(CAST(:p AS text[]))
+           UNION ALL
+           SELECT p.phone, l.import_row, false, false FROM unnest(CAST(:p AS text[])) AS p(phone)
+           -- LATERAL + LIMIT 1 and an import test no index serves: one probe per phone by (company, caller_id)
+           -- whatever the statistics say (with `caller_id = ANY(...) AND import_id = ...` the planner read every
+           -- lead of the import for each chunk: statistics from before the import make its id look rare)
+           CROSS JOIN LATERAL (SELECT x.import_row FROM leads x WHERE x.company_id = :c AND x.caller_id = p.phone
+                               AND x.import_id IS NOT DISTINCT FROM CAST(:i AS uuid) LIMIT 1) l""",
+        c=company_id, i=import_id, p=phone_array(phones),
     )
-    return {r[0]: (r[1], bool(r[2])) for r in rows or []}
+    out: dict[str, PhoneClaim] = {}
+    for phone, row_no, refreshed, recorded in sorted(rows or [], key=lambda r: bool(r[3])):
+        out[phone] = PhoneClaim(row_no, bool(refreshed), bool(recorded))  # the recorded one, else the lead
+    return out
 
 
 def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: dict[str, int],
                       refreshed_rows: AbstractSet[int] = frozenset(), held: Collection[str] = ()) -> None:
-    """Record which row holds each phone now. `held`: the phones an earlier chunk had claimed (phone_claims,
-    read under the phones' locks): those claims move to their new row; the others are plain inserts (no other
-    writer can claim the phone meanwhile, so no upsert's speculative insertion). Phones, rows and the refreshed
+    """Record which row holds each phone now (the claims phone_claims does not find by a lead). `held`: the
+    phones with a recorded claim of an earlier chunk (phone_claims, read under the phones' locks): those claims
+    move to their new row; the others are plain inserts (no other writer can claim the phone meanwhile, so no
+    upsert's speculative insertion). Phones, rows and the refreshed
     flags travel as three array literals (validated phones, integers and t/f: nothing to escape), cheaper to build and
     to parse than a JSON record per claim."""
     if not claims:
@@ -198,9 +221,16 @@ def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: di
         )
 
 
+class ClaimConflictError(Exception):
+    """A new lead's phone holds a claim recorded by an earlier chunk that phone_claims did not read (another
+    writer removed the phone's facts meanwhile): the plan is wrong, the chunk is planned again."""
+
+
 def is_claim_conflict(exc: BaseException) -> bool:
-    """The error of a claim inserted over an earlier chunk's claim of the same phone (a plain insert: see
-    save_phone_claims)."""
+    """A plan made without a claim of an earlier chunk: the claim inserted over that chunk's claim of the same
+    phone (a plain insert: see save_phone_claims), or a lead inserted for such a phone (insert_leads)."""
+    if isinstance(exc, ClaimConflictError):
+        return True
     fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
     return fields.get("C") == "23505" and fields.get("n") == "lead_import_phones_pkey"
 
@@ -298,7 +328,13 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
                SELECT :c, created.id, e.s, e.pos, e.at
                FROM created CROSS JOIN json_to_recordset(CAST(:enroll AS json)) AS e(s bigint, pos int, at timestamptz)
                WHERE created.import_row <> ALL(CAST(:no_enroll AS int[])))
-           SELECT count(*) FROM created""",
+           SELECT (SELECT count(*) FROM created),
+                  -- new leads whose phone another row holds by a recorded claim that phone_claims did not read
+                  -- (ClaimConflictError): one probe of the claims' key per lead (a scalar subquery: as a join, the
+                  -- planner may hash every claim on stale statistics; as a filter of `created`, it changed that
+                  -- statement's join plan)
+                  (SELECT count(*) FROM t WHERE (SELECT x.row_no FROM lead_import_phones x
+                                                 WHERE x.import_id = CAST(:imp AS uuid) AND x.phone = t.phone) <> t.row_no)""",
         c=company_id, ot=owner_type, oid=owner_id, no_enroll=id_array(sorted(not_enrolled)),
         mca=max_contact_attempts, next_at=first[2] if first else None, imp=import_id,
         rows=_json([{"row_no": c.row_no, "phone": c.phone, "contact_id": lead.contact_id,
@@ -310,7 +346,12 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
                     for lead in leads for c in (lead.candidate,)]),
         enroll=_json([{"s": sid, "pos": pos, "at": at.isoformat()} for sid, pos, at in enroll_in]),
     )
-    return int(result[0][0]) if result else 0
+    inserted, held_by_others = (int(result[0][0]), int(result[0][1])) if result else (0, 0)
+    if held_by_others:
+        raise ClaimConflictError(f"{held_by_others} of {len(leads)} new leads' phones hold another row's claim")
+    if inserted != len(leads):  # a plain INSERT ... SELECT inserts every row or fails: never here
+        raise RuntimeError(f"{inserted} of {len(leads)} leads inserted")
+    return inserted
 
 
 def rows_text(result: list[list[Any]] | None) -> str:
