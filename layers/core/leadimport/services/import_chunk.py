@@ -166,8 +166,9 @@ class ChunkImporter:
             except Exception as exc:
                 if not sql.is_claim_conflict(exc):
                     raise
-                # A phone an earlier chunk claimed lost the facts its claims are read by (another writer deleted
-                # its contact or ended its lead meanwhile): rolled back; planned again with every claim read.
+                # The plan met a claim or a live lead it did not know of (another writer deleted a claimed phone's
+                # contact or ended its lead, or made a lead live without the phone's lock meanwhile): rolled back;
+                # planned again with the facts read again and every claim read.
                 logger.info("chunk planned again with every phone claim read",
                             extra={"import_id": msg.import_id, "chunk": msg.chunk_no})
                 return self._write_running(msg, imp, options, candidates, list(rejections), every_claim=True)

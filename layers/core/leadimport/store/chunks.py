@@ -227,12 +227,15 @@ class ClaimConflictError(Exception):
 
 
 def is_claim_conflict(exc: BaseException) -> bool:
-    """A plan made without a claim of an earlier chunk: the claim inserted over that chunk's claim of the same
-    phone (a plain insert: see save_phone_claims), or a lead inserted for such a phone (insert_leads)."""
+    """A plan made on facts that changed: the claim inserted over an earlier chunk's claim of the same phone (a
+    plain insert: see save_phone_claims), a lead inserted for a phone another row holds by a recorded claim
+    (insert_leads), or a new lead meeting a live one of the owner (one this import holds that the facts no longer
+    lead to, or one another writer made live without the phone's lock). The chunk is planned again, on facts
+    read again and every claim."""
     if isinstance(exc, ClaimConflictError):
         return True
     fields = exc.args[0] if exc.args and isinstance(exc.args[0], dict) else {}
-    return fields.get("C") == "23505" and fields.get("n") == "lead_import_phones_pkey"
+    return fields.get("C") == "23505" and fields.get("n") in ("lead_import_phones_pkey", "leads_one_live_per_owner")
 
 
 def scope_offer_id(conn: pg8000.native.Connection, company_id: int, owner_type: str, owner_id: int) -> int | None:
@@ -295,8 +298,8 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     action time)) but the rows in `not_enrolled` (contacts that take no calls); returns how many were inserted.
     A plain insert: the plan creates a lead only where the facts, read under the phone's lock, found no live
     one for the owner, and the done-marker stops a redelivery first. Should another writer (one that does not
-    take the phone locks) have made one live meanwhile, the unique index fails the chunk, and its retry sees
-    that lead in the facts. (ON CONFLICT DO NOTHING cost 8 us of PostgreSQL CPU per lead: the speculative
+    take the phone locks) have made one live meanwhile, the unique index fails the statement, and the chunk is
+    planned again (is_claim_conflict): it sees that lead in the facts. (ON CONFLICT DO NOTHING cost 8 us of PostgreSQL CPU per lead: the speculative
     insertion into each unique index.) A lead without a contact id creates its contact in the same statement: a
     plain insert too (the facts, read under the phones' locks, found none, and no importer can create one
     meanwhile); one statement instead of two (-1 round trip, one JSON fewer each way). Each row carries its own
