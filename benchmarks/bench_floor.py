@@ -13,8 +13,9 @@ the machine is doing than wall time), for:
   which replaced seven per-row foreign keys);
 * `- enrollments`: no schedule_enrollments row per lead;
 * `- phone locks`: no per-(company, phone) advisory locks;
-* `- in-file claims`: no claims read or recorded in lead_import_phones (in-file duplicates across chunks
-  undetected; the lead insert's look for a recorded claim stays);
+* (no `- in-file claims` variant since 2026-12-04: a row that creates a lead holds its phone by that lead, so
+  over these rows, one per phone, the claims cost only the lead statement's look for a recorded claim, which no
+  statement skip removes);
 * `floor`: all of the above, and no rejection rows: what is left is the facts query (it gives the contact
   ids), the contact insert, the lead insert, the counters and the tokens: the least this design does per row.
 
@@ -67,8 +68,6 @@ OVERRIDES: dict[str, tuple[str, str, Any]] = {
 # Statement skips: name -> (fragments of the SQL to skip (any), what the skipped call returns).
 SKIPS: dict[str, tuple[tuple[str, ...], Any]] = {
     "locks": (("pg_advisory_xact_lock",), [[0]]),
-    "claims": (("SELECT phone, row_no, refreshed, true FROM lead_import_phones", "INSERT INTO lead_import_phones",
-                "UPDATE lead_import_phones"), []),
     "rejections": (("INSERT INTO lead_import_rejections",), []),
 }
 
@@ -77,9 +76,8 @@ VARIANTS: dict[str, tuple[bool, list[str]]] = {  # case -> (drop tenant checks, 
     "- tenant checks": (True, []),
     "- enrollments": (False, ["enrollments"]),
     "- phone locks": (False, ["locks"]),
-    "- in-file claims": (False, ["claims"]),
     # the facts query stays: it gives the contact ids (new contacts are plain inserts, without an upsert)
-    "floor": (True, ["enrollments", "locks", "claims", "rejections"]),
+    "floor": (True, ["enrollments", "locks", "rejections"]),
 }
 
 
@@ -171,9 +169,8 @@ def _one(case: str, rows: list[list[str]], base_url: str, redis_url: str) -> dic
 
 
 def _one_row_per_phone(rows: list[list[str]]) -> list[list[str]]:
-    """The realistic rows without in-file duplicates (bad phones kept): the variants without the in-file claims
-    would otherwise create a second live lead for a phone and fail on the unique index, as they should, since
-    leads are plain inserts. Every variant gets the same rows."""
+    """The realistic rows without in-file duplicates (bad phones kept): every variant gets the same rows, none of
+    them decided by a claim."""
     from leadimport.rules.phone import PhoneNormalizer
 
     normalizer, seen, out = PhoneNormalizer(), set(), []
