@@ -104,11 +104,6 @@ class LocalPipeline:
             host, port = self._moto.get_host_and_port()
             self.aws = LocalAws(endpoint_url=f"http://{host}:{port}").setup()
             env.update(self.aws.handler_env())
-            # moto's server thread handles every chunk message of the import in this process: the same bulk
-            # allocation pattern as the worker's
-            from leadimport import gc_tuning
-
-            gc_tuning.for_bulk_work()
         else:
             env.update(LocalAws(endpoint_url=NO_AWS_ENDPOINT).handler_env())
         if self.chunk_rows:

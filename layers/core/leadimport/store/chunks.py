@@ -194,9 +194,9 @@ def save_phone_claims(conn: pg8000.native.Connection, import_id: str, claims: di
     """Record which row holds each phone now (the claims phone_claims does not find by a lead). `held`: the
     phones with a recorded claim of an earlier chunk (phone_claims, read under the phones' locks): those claims
     move to their new row; the others are plain inserts (no other writer can claim the phone meanwhile, so no
-    upsert's speculative insertion). Phones, rows and the refreshed
-    flags travel as three array literals (validated phones, integers and t/f: nothing to escape), cheaper to build and
-    to parse than a JSON record per claim."""
+    upsert's speculative insertion). Phones, rows and the refreshed flags travel as three array literals
+    (validated phones, integers and t/f: nothing to escape), cheaper to build and to parse than a JSON record per
+    claim."""
     if not claims:
         return
     moved = {p: r for p, r in claims.items() if p in held} if held else {}
@@ -299,8 +299,8 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     A plain insert: the plan creates a lead only where the facts, read under the phone's lock, found no live
     one for the owner, and the done-marker stops a redelivery first. Should another writer (one that does not
     take the phone locks) have made one live meanwhile, the unique index fails the statement, and the chunk is
-    planned again (is_claim_conflict): it sees that lead in the facts. (ON CONFLICT DO NOTHING cost 8 us of PostgreSQL CPU per lead: the speculative
-    insertion into each unique index.) A lead without a contact id creates its contact in the same statement: a
+    planned again (is_claim_conflict): it sees that lead in the facts. (ON CONFLICT DO NOTHING cost 8 us of
+    PostgreSQL CPU per lead: the speculative insertion into each unique index.) A lead without a contact id creates its contact in the same statement: a
     plain insert too (the facts, read under the phones' locks, found none, and no importer can create one
     meanwhile); one statement instead of two (-1 round trip, one JSON fewer each way). Each row carries its own
     traffic source and buyers (its own values, or the import's defaults)."""
