@@ -217,10 +217,10 @@ class ChunkImporter:
                 # a lead and its contact, refreshes or skips the owner's live lead, or is scrubbed by its contact or
                 # history), and nearly always still has: the claims are read only for the phones with facts (a
                 # tenth of a new list's), every phone in a dry run (it writes no contact or lead). A lead keeps its
-                # contact, so its phone always has facts (and a lead another writer deletes or re-keys leaves its claim
-                # recorded: migration 0014). Should another writer have removed the facts of a phone
-                # with a recorded claim since, the claim's insert meets the earlier one: the chunk is planned again
-                # with every claim read (_write).
+                # contact, so its phone always has facts (and a lead another writer deletes or re-keys leaves its
+                # claim recorded: migration 0014). Should another writer have removed the facts of a phone with a
+                # recorded claim since, the new claim's insert or the new lead's check meets the earlier claim: the
+                # chunk is planned again with every claim read (_write).
                 claims = sql.phone_claims(conn, company_id, msg.import_id,
                                           phones if options.dry_run or every_claim else list(facts))
 

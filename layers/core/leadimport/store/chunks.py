@@ -300,10 +300,11 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     one for the owner, and the done-marker stops a redelivery first. Should another writer (one that does not
     take the phone locks) have made one live meanwhile, the unique index fails the statement, and the chunk is
     planned again (is_claim_conflict): it sees that lead in the facts. (ON CONFLICT DO NOTHING cost 8 us of
-    PostgreSQL CPU per lead: the speculative insertion into each unique index.) A lead without a contact id creates its contact in the same statement: a
-    plain insert too (the facts, read under the phones' locks, found none, and no importer can create one
-    meanwhile); one statement instead of two (-1 round trip, one JSON fewer each way). Each row carries its own
-    traffic source and buyers (its own values, or the import's defaults)."""
+    PostgreSQL CPU per lead: the speculative insertion into each unique index.) A lead without a contact id
+    creates its contact in the same statement: a plain insert too (the facts, read under the phones' locks, found
+    none, and no importer can create one meanwhile); one statement instead of two (-1 round trip, one JSON fewer
+    each way). Each row carries its own traffic source and buyers (its own values, or the import's defaults).
+    Raises ClaimConflictError when a new lead's phone is held by another row's recorded claim."""
     if not leads:
         return 0
     first = enroll_in[0] if enroll_in else None

@@ -198,9 +198,9 @@ def own_live_lead_keys(conn: pg8000.native.Connection, import_id: str, after_row
     """A page of the live, unexpired leads the import created: the next page's cursor (None after the last page)
     and (lead id, token key without the store's prefix: see TokenStore.key) of the leads of rows after_row + 1 ..
     after_row + limit. No lock and no tokens: most pages only confirm that Redis has every key (see
-    live_leads_by_id). A page is a range of import rows, never
-    "the next `limit` leads": that let the planner read every lead of the import for each page (a bitmap scan and
-    a sort; the import's size times its pages), 7 us of PostgreSQL CPU per lead at 100k, more as it grows."""
+    live_leads_by_id). A page is a range of import rows, never "the next `limit` leads": that let the planner
+    read every lead of the import for each page (a bitmap scan and a sort; the import's size times its pages),
+    7 us of PostgreSQL CPU per lead at 100k, more as it grows."""
     rows = conn.run(
         """SELECT CAST(json_build_array(
                       (SELECT max(import_row) FROM leads WHERE import_id = CAST(:i AS uuid)),
