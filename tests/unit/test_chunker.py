@@ -18,8 +18,8 @@ def make_rows(values: list[list[str]]) -> list[CsvRow]:
 
 
 def json_size(row: CsvRow) -> int:
-    """The row's values as the chunk message writes them (orjson: UTF-8, non-ASCII as it is)."""
-    return len(json.dumps(row.values, ensure_ascii=False).encode("utf-8", "surrogatepass"))
+    """The row's values as the chunk message writes them (orjson: UTF-8, non-ASCII as it is, compact)."""
+    return len(json.dumps(row.values, ensure_ascii=False, separators=(",", ":")).encode("utf-8", "surrogatepass"))
 
 
 def test_row_count_limit() -> None:
@@ -59,7 +59,8 @@ def test_estimate_is_at_least_the_json_size(value: str) -> None:
 
     values = [value, "x", ""]
     assert estimate_row_bytes(values) >= len(orjson.dumps(values))
-    assert estimate_row_bytes(values) >= len(json.dumps(values, ensure_ascii=False).encode())
+    # a lone surrogate's message is written by json, compact (ChunkMessage.to_json)
+    assert estimate_row_bytes(values) >= len(json.dumps(values, ensure_ascii=False, separators=(",", ":")).encode())
 
 
 def test_escaping_characters_make_smaller_chunks() -> None:
@@ -105,3 +106,44 @@ def test_every_chunk_but_the_last_is_full(values: list[list[str]], max_rows: int
     for chunk, following in zip(chunks, chunks[1:], strict=False):
         size = sum(estimate_row_bytes(r.values) for r in chunk)
         assert len(chunk) == max_rows or size + estimate_row_bytes(following[0].values) > max_bytes
+
+
+IMPORT_ID = "8a8f7c17-fac2-486c-9350-184f8f92d865"
+
+
+def _message_sizes(chunks: list[list[CsvRow]], names: list[str]) -> list[int]:
+    from leadimport.messages import ChunkMessage
+
+    return [len(ChunkMessage(IMPORT_ID, no, c[0].row_no, names, list(names), rows=[(r.row_no, r.values) for r in c])
+                .to_json().encode()) for no, c in enumerate(chunks)]
+
+
+def test_a_chunk_message_stays_within_the_sqs_limit_whatever_the_header() -> None:
+    """500 column names of 200 characters (~100 KB, twice in each message): the rows get what is left of 256 KiB."""
+    from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage
+    from leadimport.services.split_upload import SplitConfig
+
+    names = [f"{i:03d}" + "n" * 197 for i in range(500)]
+    budget = ChunkMessage.rows_budget(IMPORT_ID, names, list(names), SplitConfig().chunk_max_bytes)
+    assert budget < SplitConfig().chunk_max_bytes
+    chunks = list(chunk_rows(make_rows([["x" * 40] * 500] * 40), max_rows=2000, max_bytes=budget))
+    assert len(chunks) > 1
+    assert max(_message_sizes(chunks, names)) <= MESSAGE_MAX_BYTES
+
+
+def test_two_thousand_realistic_rows_make_one_chunk() -> None:
+    """A lead list's row (8 columns, ~70 characters, as the benchmarks' realistic file) is not cut by bytes before the 2,000 rows of a chunk: the
+    estimate is near the message's real size (it once counted 6 bytes a value for 3 and cut at ~1,560 rows)."""
+    from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage
+    from leadimport.services.split_upload import SplitConfig
+
+    names = ["caller_id", "email", "lead_priority", "country", "interest", "debt_amount", "remote_ip", "first_name"]
+    row = ["+19518761336", "jrod@example.com", "3", "US", "debt relief", "12500", "203.0.113.77", "Jennifer"]
+    config = SplitConfig()
+    budget = ChunkMessage.rows_budget(IMPORT_ID, names, list(names), config.chunk_max_bytes)
+    chunks = list(chunk_rows(make_rows([row] * 4000), max_rows=config.chunk_rows, max_bytes=budget))
+    assert [len(c) for c in chunks] == [2000, 2000]
+    sizes = _message_sizes(chunks, names)
+    assert max(sizes) <= MESSAGE_MAX_BYTES
+    estimate = sum(estimate_row_bytes(r.values) for r in chunks[0])
+    assert estimate - 2000 * 10 <= sizes[0] <= estimate + 1000  # within 10 bytes a row (row numbers' digits)

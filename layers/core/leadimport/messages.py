@@ -27,6 +27,8 @@ from typing import Any
 import orjson
 
 SCHEMA_VERSION = 1
+# SQS's limit of a message (256 KiB; 1 MiB since 2025 where enabled: 256 KiB holds everywhere).
+MESSAGE_MAX_BYTES = 262_144
 
 
 class UnreadableMessageError(ValueError):
@@ -100,6 +102,14 @@ class ChunkMessage:
                 **({"warned": [[w.row_no, w.code, w.column, w.message] for w in self.warned]} if self.warned else {}),
             }
         )
+
+    @staticmethod
+    def rows_budget(import_id: str, source_columns: list[str], columns: list[str | None], max_bytes: int) -> int:
+        """The bytes a chunk's rows may take (by chunk_rows' estimate): `max_bytes`, or less when the file's
+        header is so wide that the message would otherwise outgrow MESSAGE_MAX_BYTES (500 long column names)."""
+        empty = ChunkMessage(import_id, 10**12, 10**12, source_columns, columns).to_json()
+        envelope = len(empty.encode("utf-8", "surrogatepass")) + len(',"warned":[]') + 64  # + slack
+        return max(1, min(max_bytes, MESSAGE_MAX_BYTES - envelope))
 
     @classmethod
     def from_json(cls, body: str) -> ChunkMessage:

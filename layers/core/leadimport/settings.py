@@ -139,7 +139,7 @@ class SplitterSettings:
         return cls(
             queue_url=_require("CHUNK_QUEUE_URL"),
             chunk_rows=_int("CHUNK_ROWS", 2000),
-            chunk_max_bytes=_int("CHUNK_MAX_BYTES", 200_000),
+            chunk_max_bytes=_int("CHUNK_MAX_BYTES", 240_000),
             time_budget_margin_ms=_int("SPLIT_TIME_MARGIN_MS", 30_000),
             lease_seconds=_int("SPLIT_LEASE_SECONDS", 60),
         )
