@@ -10,7 +10,7 @@ from leadimport_local.events import LambdaContext, make_s3_event
 from leadimport_local.pipeline import call_api
 from leadimport_local.runner import LocalAws, load_handler, run_inline_until_idle
 
-from leadimport.messages import ChunkMessage
+from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage
 from leadimport.store.db import Database
 
 pytestmark = pytest.mark.integration
@@ -83,6 +83,34 @@ def test_wide_rows_go_out_in_batches_sqs_accepts(pipeline_env: LocalAws) -> None
     assert [n for c in chunks for n, _ in c.rows] == list(range(1, 3001))
     _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
     assert status["status"] == "processing" and status["total_rows"] == 3000
+
+
+def test_a_row_too_big_for_one_message_is_rejected_and_the_rows_around_it_go_out(pipeline_env: LocalAws) -> None:
+    """30 values of 9,999 characters, each under the field limit: ~300 KB of JSON, which SQS would refuse
+    (moto takes up to 1 MiB, so every message is measured here)."""
+    imp = created_import()
+    big = ",".join(["x" * 9_999] * 30)
+    header = "caller_id," + ",".join(f"c{i}" for i in range(30))
+    empty = "," * 30
+    body = f"{header}\n+19518760001{empty}\n+19518760002,{big}\n+19518760003{empty}\n"
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"], body.encode())
+    assert pipeline_env.deliver_s3_events(load_handler("splitter")) >= 1
+    raw = pipeline_env.sqs.receive_message(QueueUrl=pipeline_env.chunk_queue_url, MaxNumberOfMessages=10)["Messages"]
+    assert all(len(m["Body"].encode()) <= MESSAGE_MAX_BYTES for m in raw)
+    chunks = [ChunkMessage.from_json(m["Body"]) for m in raw]
+    assert sorted(n for c in chunks for n, _ in c.rows) == [1, 3]
+    (rejected,) = [r for c in chunks for r in c.rejected]
+    assert (rejected.row_no, rejected.reason) == (2, "value_too_long")
+    assert "more than the" in rejected.message
+
+
+def test_a_header_too_long_for_a_chunk_message_fails_the_import_with_a_sentence(pipeline_env: LocalAws) -> None:
+    imp = created_import()
+    header = "caller_id," + ",".join(f"{i:03d}" + "n" * 197 for i in range(499))
+    put(pipeline_env, imp["upload"]["post"]["fields"]["key"], (header + "\n+19518760001" + "," * 499 + "\n").encode())
+    run_inline_until_idle(pipeline_env)
+    _, status, _ = call_api(1, "GET", f"/imports/{imp['id']}")
+    assert status["status"] == "failed" and "column names in the first line" in status["error"]
 
 
 def test_a_duplicate_s3_event_starts_nothing_new(pipeline_env: LocalAws) -> None:

@@ -8,7 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from leadimport.csv_io import CsvRow, chunk_rows, estimate_row_bytes
+from leadimport.csv_io import CsvRow, chunk_rows, estimate_row_bytes, fit_rows
+from leadimport.messages import ReaderRejection
 
 pytestmark = pytest.mark.unit
 
@@ -119,12 +120,12 @@ def _message_sizes(chunks: list[list[CsvRow]], names: list[str]) -> list[int]:
 
 
 def test_a_chunk_message_stays_within_the_sqs_limit_whatever_the_header() -> None:
-    """500 column names of 200 characters (~100 KB, twice in each message): the rows get what is left of 256 KiB."""
-    from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage
-    from leadimport.services.split_upload import SplitConfig
+    """500 column names of 100 characters (~50 KB, twice in each message): the rows get what is left of 256 KiB."""
+    from leadimport.messages import MESSAGE_MAX_BYTES
+    from leadimport.services.split_upload import SplitConfig, rows_budget
 
-    names = [f"{i:03d}" + "n" * 197 for i in range(500)]
-    budget = ChunkMessage.rows_budget(IMPORT_ID, names, list(names), SplitConfig().chunk_max_bytes)
+    names = [f"{i:03d}" + "n" * 97 for i in range(500)]
+    budget = rows_budget(IMPORT_ID, names, list(names), SplitConfig().chunk_max_bytes)
     assert budget < SplitConfig().chunk_max_bytes
     chunks = list(chunk_rows(make_rows([["x" * 40] * 500] * 40), max_rows=2000, max_bytes=budget))
     assert len(chunks) > 1
@@ -147,3 +148,50 @@ def test_two_thousand_realistic_rows_make_one_chunk() -> None:
     assert max(sizes) <= MESSAGE_MAX_BYTES
     estimate = sum(estimate_row_bytes(r.values) for r in chunks[0])
     assert estimate - 2000 * 10 <= sizes[0] <= estimate + 1000  # within 10 bytes a row (row numbers' digits)
+
+
+def test_a_header_too_long_for_a_chunk_message_is_refused_with_a_sentence() -> None:
+    """500 column names of 200 characters (~100 KB, twice in each message) leave too little for rows."""
+    from leadimport.csv_io import FileRejectedError
+    from leadimport.services.split_upload import SplitConfig, rows_budget
+
+    names = [f"{i:03d}" + "n" * 197 for i in range(500)]
+    with pytest.raises(FileRejectedError) as caught:
+        rows_budget(IMPORT_ID, names, list(names), SplitConfig().chunk_max_bytes)
+    assert "column names in the first line of the file take 97 KB" in caught.value.message
+
+
+def _rows_with_offsets(values: list[list[str]]) -> list[CsvRow]:
+    """Rows whose end offsets advance by each record's length in the file (as the reader's do)."""
+    out, offset = [], 0
+    for i, v in enumerate(values):
+        offset += len(",".join(v)) + 1
+        out.append(CsvRow(row_no=i + 1, values=v, end_offset=offset))
+    return out
+
+
+def test_a_row_too_big_for_a_chunk_message_is_rejected_and_the_others_kept() -> None:
+    """30 values of 9,999 characters (each under the field limit) make a ~300 KB row: SQS would refuse its
+    message. It becomes a value_too_long rejection that fits; the rows around it are untouched."""
+    from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage
+    from leadimport.reasons import Reason
+
+    rows = _rows_with_offsets([["+19518761336", "a"], ["+19518761337"] + ["x" * 9_999] * 30, ["+19518761338", "b"]])
+    fitted = list(fit_rows(rows, 240_000, 0))
+    assert fitted[0] is rows[0] and fitted[2] is rows[2]
+    big = fitted[1]
+    assert (big.row_no, big.reason) == (2, Reason.VALUE_TOO_LONG)
+    assert big.message and "300,0" in big.message and "240,000" in big.message
+    assert big.values[0] == "+19518761337" and all(v == "x" * len(big.values[1]) for v in big.values[1:])
+    body = ChunkMessage(IMPORT_ID, 0, 1, ["caller_id"], ["caller_id"], rejected=[
+        ReaderRejection(big.row_no, big.reason, big.message, big.values)]).to_json()
+    assert len(body.encode()) <= MESSAGE_MAX_BYTES
+
+
+@pytest.mark.parametrize("row_no", [1, 99_999, 2**31 - 1])
+def test_the_estimate_covers_a_rows_number_and_brackets(row_no: int) -> None:
+    """`[n,[...]],` in the message's rows: up to 10 digits of row number (a 2 GiB file has fewer rows)."""
+    import orjson
+
+    for values in (["a"], ["+19518761336", "", "x" * 30], [""] * 8):
+        assert estimate_row_bytes(values) >= len(orjson.dumps([row_no, values])) + 1

@@ -1,6 +1,6 @@
 """CSV reading for the importer: header checks, streaming rows with byte offsets, column mapping, chunks."""
 
-from leadimport.csv_io.chunker import chunk_rows, estimate_row_bytes
+from leadimport.csv_io.chunker import chunk_rows, estimate_row_bytes, fit_rows
 from leadimport.csv_io.mapping import (
     RESERVED_COLUMNS,
     ResolvedColumns,
@@ -33,6 +33,7 @@ __all__ = [
     "apply",
     "chunk_rows",
     "estimate_row_bytes",
+    "fit_rows",
     "iter_rows",
     "likely_phone_column",
     "mapped_phone_column",

@@ -27,6 +27,7 @@ from leadimport.csv_io import (
     CsvLimits,
     FileRejectedError,
     chunk_rows,
+    fit_rows,
     iter_rows,
     mapped_phone_column,
     no_data_rows_error,
@@ -37,7 +38,7 @@ from leadimport.csv_io import (
 from leadimport.csv_io.saved_header import header_from_json, header_to_json
 from leadimport.imports import repository as import_repo
 from leadimport.imports.status import ImportStatus
-from leadimport.messages import ChunkMessage, ReaderRejection, ReaderWarning
+from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage, ReaderRejection, ReaderWarning
 from leadimport.options import ImportOptions, InvalidOptionsError, Owner, options_json, parse_options
 from leadimport.services.continuation import Continuation
 from leadimport.services.import_options import check_import_options
@@ -54,6 +55,25 @@ _DROP_ID = re.compile(r"[1-9][0-9]{0,17}")
 CHUNKS_PER_CHECKPOINT = 10  # chunks sent (one to a few send_message_batch calls) between checkpoints
 
 
+# A chunk message carries the file's column names twice (source_columns, columns): past this much of SQS's 256 KiB
+# for them, too little is left for rows, and the file is refused before any chunk is sent.
+MAX_MESSAGE_FRAME_BYTES = 131_072
+
+
+def rows_budget(import_id: str, source_columns: list[str], columns: list[str | None], max_bytes: int) -> int:
+    """The bytes of rows a chunk message may carry (ChunkMessage.rows_budget), or FileRejectedError when the
+    header alone would take more than MAX_MESSAGE_FRAME_BYTES of each message."""
+    budget = ChunkMessage.rows_budget(import_id, source_columns, columns, max_bytes)
+    if MESSAGE_MAX_BYTES - budget > MAX_MESSAGE_FRAME_BYTES and budget < max_bytes:
+        names_kb = len("".join(source_columns).encode("utf-8", "surrogatepass")) // 1024
+        raise FileRejectedError(
+            "header_too_long",
+            f"The column names in the first line of the file take {names_kb:,} KB; at most about "
+            f"{MAX_MESSAGE_FRAME_BYTES // 2048:,} KB fit: shorten or remove columns and upload the file again.",
+        )
+    return budget
+
+
 @dataclass(frozen=True)
 class SplitConfig:
     upload_prefix: str = "uploads/"
@@ -63,8 +83,9 @@ class SplitConfig:
     rejected_prefix: str = "rejected/"
     max_upload_bytes: int = 2 * 1024**3
     chunk_rows: int = 2000
-    # Rows' JSON a chunk (chunk_rows' estimate, near exact): 2,000 realistic rows take ~205 KB; the message stays
-    # within SQS's 256 KiB whatever the header (ChunkMessage.rows_budget).
+    # Rows' JSON a chunk (chunk_rows' estimate, near exact): 2,000 realistic rows take ~205 KB. The message stays
+    # within SQS's 256 KiB: the rows get what the header leaves (rows_budget, which refuses a header too long),
+    # and a row too big for a message of its own is rejected (fit_rows).
     chunk_max_bytes: int = 240_000
     time_margin_ms: int = 30_000
     # The split lease: renewed at every checkpoint (seconds apart); a splitter that died loses it this long after
@@ -227,10 +248,10 @@ class Splitter:
 
         source_columns, columns = header.columns, resolved.names
         with self.uploads.open(job["upload_key"], offset, job["object_version"]) as stream:
-            rows = iter_rows(stream, header, start_row=next_row, start_offset=offset, limits=limits,
-                             phone_column=mapped_phone_column(columns))
+            max_bytes = rows_budget(import_id, source_columns, columns, self.config.chunk_max_bytes)
+            rows = fit_rows(iter_rows(stream, header, start_row=next_row, start_offset=offset, limits=limits,
+                                      phone_column=mapped_phone_column(columns)), max_bytes, offset)
             pending: list[ChunkMessage] = []
-            max_bytes = ChunkMessage.rows_budget(import_id, source_columns, columns, self.config.chunk_max_bytes)
             for group in chunk_rows(rows, max_rows=self.config.chunk_rows, max_bytes=max_bytes):
                 message = ChunkMessage(
                     import_id=import_id, chunk_no=next_chunk, first_row=group[0].row_no,
