@@ -46,3 +46,20 @@ def test_the_queue_stays_shallow_and_its_depth_is_asked_rarely(monkeypatch: pyte
     assert sqs.sent == 400
     assert sqs.most <= 20
     assert sqs.asks <= 400 / 10 * 2  # about once per half a depth of chunks (was ~once a chunk)
+
+
+def test_the_splitter_refills_before_the_queue_runs_dry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Waiting for an empty queue would starve the workers: each wait lets them take a few chunks, and the
+    splitter sends again once half the depth is free, never letting the depth fall to nothing."""
+    sqs = FakeSqs(drained=3)
+    depths: list[int] = []
+
+    def wait(_seconds: float) -> None:
+        sqs.drain()
+        depths.append(sqs.depth)
+
+    monkeypatch.setattr(adapters.time, "sleep", wait)
+    queue = adapters.ShallowChunkQueue("url", sqs, max_depth=20)
+    for i in range(400):
+        queue._send_batch([(str(i), "{}")])
+    assert depths and min(depths) >= 5
