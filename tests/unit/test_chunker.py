@@ -195,3 +195,14 @@ def test_the_estimate_covers_a_rows_number_and_brackets(row_no: int) -> None:
 
     for values in (["a"], ["+19518761336", "", "x" * 30], [""] * 8):
         assert estimate_row_bytes(values) >= len(orjson.dumps([row_no, values])) + 1
+
+
+def test_a_reader_rejection_too_big_for_a_message_keeps_its_reason_with_its_values_cut() -> None:
+    """A malformed row (more fields than the header) of 40 values of 9,999 characters stays malformed_row."""
+    values = ["+19518761337"] + ["y" * 9_999] * 40
+    row = CsvRow(row_no=7, values=values, end_offset=len(",".join(values)) + 1, reason="malformed_row",
+                 message="Row has 41 fields but the header has 2 columns.")
+    (fitted,) = fit_rows([row], 240_000, 0)
+    assert (fitted.row_no, fitted.reason, fitted.message) == (7, "malformed_row", row.message)
+    assert len(fitted.values) == 41 and 0 < len(fitted.values[1]) < 9_999
+    assert estimate_row_bytes(fitted.values) + len(fitted.message or "") < 120_000

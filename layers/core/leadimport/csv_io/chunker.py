@@ -83,15 +83,15 @@ def fit_rows(rows: Iterable[CsvRow], max_bytes: int, start_offset: int) -> Itera
     """The rows as they are, but one too big for a chunk message of its own (its values' JSON over `max_bytes`:
     say 30 values of 9,999 characters, each under the field limit) is rejected instead, VALUE_TOO_LONG, with
     the first characters of each value: SQS would refuse its message and the split would stop there. The exact
-    estimate is made only for a row whose record took more than a sixth of `max_bytes` in the file (JSON writes
-    a byte of the file as 6 at most: a control character as \\u0001) or that has warnings."""
+    estimate is made only for a row whose record took more than about a ninth of `max_bytes` in the file
+    (`raw_limit`, ~26 KB at the default) or that carries a message or warnings (rare: ~0.1 us a row in all)."""
     # A record of `raw` bytes makes at most 6 * raw bytes of JSON values, plus 3 a value (at most raw + 1 values,
     # or the header's 500 when the reader fills in a spreadsheet's dropped trailing fields) and the row's 16.
     raw_limit = (max_bytes - ROW_OVERHEAD_BYTES - FIELD_OVERHEAD_BYTES * 501) // (6 + FIELD_OVERHEAD_BYTES)
     previous = start_offset
     for row in rows:
         end = row.end_offset
-        if end - previous > raw_limit or row.warnings:
+        if end - previous > raw_limit or row.message is not None or row.warnings:
             size = estimate_row_bytes(row.values) + _message_bytes(row)
             if size > max_bytes:
                 row = _too_big(row, size, max_bytes)
@@ -104,8 +104,8 @@ def _too_big(row: CsvRow, size: int, max_bytes: int) -> CsvRow:
     even if every character were escaped (a rejection's values are what errors.csv shows, best effort)."""
     keep = max(0, max_bytes // (12 * max(1, len(row.values))) - 2)
     values = [v[:keep] for v in row.values]
-    if row.reason is not None:  # the reader rejected it already: its reason stands
-        return CsvRow(row.row_no, values, row.end_offset, row.reason, row.message)
+    if row.reason is not None:  # the reader rejected it already: its reason stands (its sentence kept short)
+        return CsvRow(row.row_no, values, row.end_offset, row.reason, (row.message or "")[:1000] or None)
     return CsvRow(row.row_no, values, row.end_offset, Reason.VALUE_TOO_LONG,
                   f"The row's values take {size:,} bytes together, more than the {max_bytes:,} a row can take: "
                   "shorten them or spread them over more rows.")
