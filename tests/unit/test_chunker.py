@@ -133,15 +133,16 @@ def test_a_chunk_message_stays_within_the_sqs_limit_whatever_the_header() -> Non
 
 
 def test_two_thousand_realistic_rows_make_one_chunk() -> None:
-    """A lead list's row (8 columns, ~70 characters, as the benchmarks' realistic file) is not cut by bytes before the 2,000 rows of a chunk: the
-    estimate is near the message's real size (it once counted 6 bytes a value for 3 and cut at ~1,560 rows)."""
-    from leadimport.messages import MESSAGE_MAX_BYTES, ChunkMessage
-    from leadimport.services.split_upload import SplitConfig
+    """A lead list's row (8 columns, ~70 characters, as the benchmarks' realistic file) is not cut by bytes before
+    the 2,000 rows of a chunk: the estimate is near the message's real size (it once counted 6 bytes a value for 3
+    and cut at ~1,560 rows)."""
+    from leadimport.messages import MESSAGE_MAX_BYTES
+    from leadimport.services.split_upload import SplitConfig, rows_budget
 
     names = ["caller_id", "email", "lead_priority", "country", "interest", "debt_amount", "remote_ip", "first_name"]
     row = ["+19518761336", "jrod@example.com", "3", "US", "debt relief", "12500", "203.0.113.77", "Jennifer"]
     config = SplitConfig()
-    budget = ChunkMessage.rows_budget(IMPORT_ID, names, list(names), config.chunk_max_bytes)
+    budget = rows_budget(IMPORT_ID, names, list(names), config.chunk_max_bytes)
     chunks = list(chunk_rows(make_rows([row] * 4000), max_rows=config.chunk_rows, max_bytes=budget))
     assert [len(c) for c in chunks] == [2000, 2000]
     sizes = _message_sizes(chunks, names)

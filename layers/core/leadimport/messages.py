@@ -104,12 +104,11 @@ class ChunkMessage:
         )
 
     @staticmethod
-    def rows_budget(import_id: str, source_columns: list[str], columns: list[str | None], max_bytes: int) -> int:
-        """The bytes a chunk's rows may take (by chunk_rows' estimate): `max_bytes`, or less when the file's
-        header is so wide that the message would otherwise outgrow MESSAGE_MAX_BYTES (500 long column names)."""
+    def frame_bytes(import_id: str, source_columns: list[str], columns: list[str | None]) -> int:
+        """The bytes of a chunk message but its rows (the header's names twice, the keys, the numbers): what the
+        rows may take is MESSAGE_MAX_BYTES less this."""
         empty = ChunkMessage(import_id, 10**12, 10**12, source_columns, columns).to_json()
-        envelope = len(empty.encode("utf-8", "surrogatepass")) + len(',"warned":[]') + 64  # + slack
-        return max(1, min(max_bytes, MESSAGE_MAX_BYTES - envelope))
+        return len(empty.encode("utf-8", "surrogatepass")) + len(',"warned":[]') + 64  # + slack
 
     @classmethod
     def from_json(cls, body: str) -> ChunkMessage:

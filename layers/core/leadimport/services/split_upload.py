@@ -61,17 +61,18 @@ MAX_MESSAGE_FRAME_BYTES = 131_072
 
 
 def rows_budget(import_id: str, source_columns: list[str], columns: list[str | None], max_bytes: int) -> int:
-    """The bytes of rows a chunk message may carry (ChunkMessage.rows_budget), or FileRejectedError when the
-    header alone would take more than MAX_MESSAGE_FRAME_BYTES of each message."""
-    budget = ChunkMessage.rows_budget(import_id, source_columns, columns, max_bytes)
-    if MESSAGE_MAX_BYTES - budget > MAX_MESSAGE_FRAME_BYTES and budget < max_bytes:
+    """The bytes of rows a chunk message may carry (by chunk_rows' estimate): `max_bytes`, or what the rest of
+    the message leaves of SQS's limit when the header is wide; FileRejectedError when the header alone would
+    take more than MAX_MESSAGE_FRAME_BYTES of every message."""
+    frame = ChunkMessage.frame_bytes(import_id, source_columns, columns)
+    if frame > MAX_MESSAGE_FRAME_BYTES:
         names_kb = len("".join(source_columns).encode("utf-8", "surrogatepass")) // 1024
         raise FileRejectedError(
             "header_too_long",
             f"The column names in the first line of the file take {names_kb:,} KB; at most about "
             f"{MAX_MESSAGE_FRAME_BYTES // 2048:,} KB fit: shorten or remove columns and upload the file again.",
         )
-    return budget
+    return min(max_bytes, MESSAGE_MAX_BYTES - frame)
 
 
 @dataclass(frozen=True)
